@@ -1,0 +1,190 @@
+"""The array-API backend: every primitive written once against a standard namespace ``xp``.
+
+Framework backends subclass :class:`ArrayAPIBackend` and override only the primitives for which
+their library has a faster or more exact kernel. Everything here must stay inside the array API
+standard so that it runs on ``array_api_strict`` (the purity check) and on any compliant library.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+#: Lower clamp of every log term on the probability path (torch's convention).
+LOG_FLOOR = -100.0
+#: ``exp(LOG_FLOOR)``: probabilities below it contribute ``LOG_FLOOR``.
+PROB_FLOOR = math.exp(LOG_FLOOR)
+#: The slope of a clamped log is ``1 / max(p, SLOPE_FLOOR)``: at most 1e12 (torch's bound).
+SLOPE_FLOOR = 1e-12
+
+
+class ArrayAPIBackend:
+    """Array-API implementation of the seam; one instance per array namespace."""
+
+    name = "array_api"
+    #: Whether arrays of this library carry gradients (decides the clamped-log construction).
+    has_autodiff = False
+
+    def __init__(self, xp: Any, name: str | None = None) -> None:
+        self.xp = xp
+        #: dtype of class indices handed to the gather primitives
+        self.index_dtype = xp.int64
+        if name is not None:
+            self.name = name
+
+    # ------------------------------------------------------------------ arrays and dtypes
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is already an array of this library."""
+        try:
+            return self.xp is x.__array_namespace__()
+        except AttributeError:
+            return False
+
+    def asarray(self, x: Any, like: Any) -> Any:
+        """Convert ``x`` (any array, list or scalar) to this library, on ``like``'s device."""
+        if self.owns(x):
+            return x
+        return self.xp.asarray(_to_numpy(x), device=self.xp.__array_namespace_info__().default_device())
+
+    def is_tracing(self, x: Any) -> bool:
+        """Whether ``x`` is a symbolic value being traced (value checks must be skipped)."""
+        return False
+
+    def is_floating(self, x: Any) -> bool:
+        return bool(self.xp.isdtype(x.dtype, "real floating"))
+
+    def is_integral(self, x: Any) -> bool:
+        return bool(self.xp.isdtype(x.dtype, "integral"))
+
+    def is_bool(self, x: Any) -> bool:
+        return bool(self.xp.isdtype(x.dtype, "bool"))
+
+    def compute_dtype(self, x: Any) -> Any:
+        """float64 stays float64; every other float (float16, bfloat16, float32) computes in float32."""
+        if self.xp.finfo(x.dtype).bits >= 64:
+            return self.xp.float64
+        return self.xp.float32
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        if x.dtype == dtype:
+            return x
+        return self.xp.astype(x, dtype)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def any(self, condition: Any) -> bool:
+        """Host-side truth of ``any(condition)`` (used only by eager value checks)."""
+        return bool(self.xp.any(condition))
+
+    def to_float(self, x: Any) -> float:
+        return float(x)
+
+    # ------------------------------------------------------------------ autodiff helpers
+    def stop_gradient(self, x: Any) -> Any:
+        return x
+
+    # ------------------------------------------------------------------ primitives
+    def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = self.stop_gradient(xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        if not keepdims:
+            out = _squeeze(xp, out, axis, x.ndim)
+        return out
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        return x - self.logsumexp(x, axis=axis, keepdims=True)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        return self.xp.exp(self.log_softmax(x, axis=axis))
+
+    def softplus(self, x: Any) -> Any:
+        # logaddexp(x, 0) is exact in the tails and its derivative is sigmoid(x) everywhere, x = 0 included.
+        return self.xp.logaddexp(x, self.xp.zeros_like(x))
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return -self.softplus(-x)
+
+    def sigmoid(self, x: Any) -> Any:
+        return self.xp.exp(self.log_sigmoid(x))
+
+    def xlogy(self, x: Any, y: Any) -> Any:
+        """``x * log(y)`` with ``0 * log(0) = 0`` and a zero (not NaN) gradient there."""
+        xp = self.xp
+        zero = x == 0
+        safe_y = xp.where(zero, xp.ones_like(y), y)
+        return xp.where(zero, xp.zeros_like(x), x * xp.log(safe_y))
+
+    def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
+        xp = self.xp
+        classes = xp.arange(num_classes, dtype=labels.dtype)
+        hot = xp.expand_dims(labels, axis=-1) == classes
+        return xp.astype(hot, dtype if dtype is not None else xp.float32)
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int = -1) -> Any:
+        return self.xp.take_along_axis(x, indices, axis=axis)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        if source % x.ndim == destination % x.ndim:
+            return x
+        return self.xp.moveaxis(x, source, destination)
+
+    def clamped_log(self, p: Any) -> Any:
+        """``max(log p, -100)`` whose slope is ``1 / max(p, 1e-12)``: finite at p = 0 and subnormal p."""
+        xp = self.xp
+        fixed = self.stop_gradient(p)
+        value = xp.maximum(xp.log(xp.maximum(fixed, PROB_FLOOR)), LOG_FLOOR)
+        if not self.has_autodiff:
+            return value
+        slope = 1.0 / xp.maximum(fixed, SLOPE_FLOOR)
+        return self.stop_gradient(value) + slope * (p - fixed)
+
+    def binary_crossentropy_probs(self, y: Any, p: Any, pos_weight: Any = None) -> Any:
+        """Elementwise ``-(w₊ y log p + (1 - y) log(1 - p))`` with clamped logs."""
+        positive = y * self.clamped_log(p)
+        if pos_weight is not None:
+            positive = positive * pos_weight
+        return -(positive + (1.0 - y) * self.clamped_log(1.0 - p))
+
+    def binary_crossentropy_logits(self, y: Any, z: Any, pos_weight: Any = None) -> Any:
+        """Elementwise ``pos_weight·y·softplus(-z) + (1 - y)·softplus(z)``.
+
+        Both terms are non-negative, so the sum has no cancellation: exact relative accuracy for
+        any label in [0, 1] and any logit, with gradient ``σ(z)(1 - y + pw·y) - pw·y``.
+        """
+        positive = y * self.softplus(-z)
+        if pos_weight is not None:
+            positive = positive * pos_weight
+        return positive + (1.0 - y) * self.softplus(z)
+
+    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+        """``logsumexp(z) - (1-ε) z_y - ε mean(z)`` over the last axis; labels are valid indices."""
+        xp = self.xp
+        lse = self.logsumexp(logits, axis=-1)
+        picked = self.take_along_axis(logits, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
+        if label_smoothing == 0.0:
+            return lse - picked
+        return lse - (1.0 - label_smoothing) * picked - label_smoothing * xp.mean(logits, axis=-1)
+
+    def squared_error(self, y: Any, p: Any) -> Any:
+        diff = p - y
+        return diff * diff
+
+
+def _squeeze(xp: Any, x: Any, axis: int | None, ndim: int) -> Any:
+    if axis is None:
+        return xp.reshape(x, ())
+    return xp.squeeze(x, axis=axis % ndim)
+
+
+def _to_numpy(x: Any) -> Any:
+    """Bring a foreign array (or a list/scalar) to host NumPy, detached from any autodiff graph."""
+    if hasattr(x, "detach"):  # torch
+        return x.detach().cpu().numpy()
+    if hasattr(x, "numpy") and callable(x.numpy):  # tensorflow
+        return x.numpy()
+    return np.asarray(x)

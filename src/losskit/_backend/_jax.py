@@ -1,0 +1,71 @@
+"""JAX backend: ``jax.numpy`` is an array-API namespace; ``jax.nn`` supplies the fused primitives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ._generic import LOG_FLOOR, PROB_FLOOR, SLOPE_FLOOR, ArrayAPIBackend, _to_numpy
+
+
+@jax.custom_jvp
+def _clamped_log(p: Any) -> Any:
+    return jnp.maximum(jnp.log(jnp.maximum(p, PROB_FLOOR)), LOG_FLOOR)
+
+
+@_clamped_log.defjvp
+def _clamped_log_jvp(primals: Any, tangents: Any) -> Any:
+    (p,), (dp,) = primals, tangents
+    return _clamped_log(p), dp / jnp.maximum(p, SLOPE_FLOOR)
+
+
+class JaxBackend(ArrayAPIBackend):
+    name = "jax"
+    has_autodiff = True
+
+    def __init__(self) -> None:
+        super().__init__(jnp)
+        self.index_dtype = jnp.int32  # int64 exists only with jax_enable_x64
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, jax.Array)
+
+    def asarray(self, x: Any, like: Any) -> Any:
+        if isinstance(x, jax.Array):
+            return x
+        return jnp.asarray(_to_numpy(x))
+
+    def is_tracing(self, x: Any) -> bool:
+        return isinstance(x, jax.core.Tracer)
+
+    def compute_dtype(self, x: Any) -> Any:
+        return jnp.float64 if x.dtype == jnp.float64 else jnp.float32
+
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
+    def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        return jax.nn.log_softmax(x, axis=axis)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        return jax.nn.softmax(x, axis=axis)
+
+    def softplus(self, x: Any) -> Any:
+        return jax.nn.softplus(x)
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return jax.nn.log_sigmoid(x)
+
+    def sigmoid(self, x: Any) -> Any:
+        return jax.nn.sigmoid(x)
+
+    def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
+        return jax.nn.one_hot(labels, num_classes, dtype=dtype if dtype is not None else jnp.float32)
+
+    def clamped_log(self, p: Any) -> Any:
+        return _clamped_log(p)

@@ -1,0 +1,348 @@
+"""TensorFlow backend.
+
+array-api-compat has no TensorFlow namespace, so :class:`TFNamespace` maps the array-API names
+losskit's shared code (and custom losses) use onto ``tf``. It covers the standard's elementwise,
+reduction, creation, manipulation and indexing functions that losses need; nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ._generic import LOG_FLOOR, PROB_FLOOR, SLOPE_FLOOR, ArrayAPIBackend, _to_numpy
+
+
+def _axis(axis: Any) -> Any:
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
+class TFNamespace:
+    """An array-API style namespace over TensorFlow (the subset losskit uses)."""
+
+    __name__ = "losskit.tensorflow_namespace"
+
+    float16 = tf.float16
+    bfloat16 = tf.bfloat16
+    float32 = tf.float32
+    float64 = tf.float64
+    int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
+    uint8 = tf.uint8
+    bool = tf.bool
+    e, pi, inf, nan = np.e, np.pi, np.inf, np.nan
+
+    # creation
+    @staticmethod
+    def asarray(x: Any, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
+        if isinstance(x, tf.Variable):
+            x = tf.convert_to_tensor(x)
+        out = tf.convert_to_tensor(x) if dtype is None else tf.convert_to_tensor(x, dtype=dtype)
+        return out
+
+    @staticmethod
+    def arange(start: Any, stop: Any = None, step: int = 1, dtype: Any = None, device: Any = None) -> Any:
+        if stop is None:
+            start, stop = 0, start
+        return tf.range(start, stop, step, dtype=dtype or tf.int64)
+
+    @staticmethod
+    def zeros(shape: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.zeros(shape, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def ones(shape: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.ones(shape, dtype=dtype or tf.float32)
+
+    @staticmethod
+    def full(shape: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.fill(shape, tf.constant(fill_value, dtype=dtype))
+
+    @staticmethod
+    def zeros_like(x: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.zeros_like(x, dtype=dtype)
+
+    @staticmethod
+    def ones_like(x: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.ones_like(x, dtype=dtype)
+
+    @staticmethod
+    def full_like(x: Any, fill_value: Any, dtype: Any = None, device: Any = None) -> Any:
+        return tf.fill(tf.shape(x), tf.constant(fill_value, dtype=dtype or x.dtype))
+
+    # dtypes
+    @staticmethod
+    def astype(x: Any, dtype: Any, copy: bool = True) -> Any:
+        return tf.cast(x, dtype)
+
+    @staticmethod
+    def finfo(dtype: Any) -> Any:
+        return np.finfo(tf.as_dtype(dtype).as_numpy_dtype)
+
+    @staticmethod
+    def iinfo(dtype: Any) -> Any:
+        return np.iinfo(tf.as_dtype(dtype).as_numpy_dtype)
+
+    @staticmethod
+    def isdtype(dtype: Any, kind: Any) -> bool:
+        dtype = tf.as_dtype(dtype)
+        if isinstance(kind, tuple):
+            return any(TFNamespace.isdtype(dtype, k) for k in kind)
+        if kind == "bool":
+            return dtype == tf.bool
+        if kind == "real floating":
+            return dtype.is_floating
+        if kind == "integral":
+            return dtype.is_integer
+        if kind == "signed integer":
+            return dtype.is_integer and not dtype.is_unsigned
+        if kind == "unsigned integer":
+            return dtype.is_integer and dtype.is_unsigned
+        if kind == "complex floating":
+            return dtype.is_complex
+        if kind == "numeric":
+            return dtype.is_floating or dtype.is_integer or dtype.is_complex
+        return bool(dtype == kind)
+
+    # elementwise
+    abs = staticmethod(tf.abs)
+    exp = staticmethod(tf.exp)
+    expm1 = staticmethod(tf.math.expm1)
+    log = staticmethod(tf.math.log)
+    log1p = staticmethod(tf.math.log1p)
+    sqrt = staticmethod(tf.sqrt)
+    square = staticmethod(tf.square)
+    sign = staticmethod(tf.sign)
+    tanh = staticmethod(tf.tanh)
+    cosh = staticmethod(tf.cosh)
+    sin = staticmethod(tf.sin)
+    cos = staticmethod(tf.cos)
+    floor = staticmethod(tf.floor)
+    ceil = staticmethod(tf.math.ceil)
+    round = staticmethod(tf.round)
+    isnan = staticmethod(tf.math.is_nan)
+    isinf = staticmethod(tf.math.is_inf)
+    isfinite = staticmethod(tf.math.is_finite)
+    logical_and = staticmethod(tf.logical_and)
+    logical_or = staticmethod(tf.logical_or)
+    logical_not = staticmethod(tf.logical_not)
+    equal = staticmethod(tf.equal)
+    not_equal = staticmethod(tf.not_equal)
+    less = staticmethod(tf.less)
+    less_equal = staticmethod(tf.less_equal)
+    greater = staticmethod(tf.greater)
+    greater_equal = staticmethod(tf.greater_equal)
+    matmul = staticmethod(tf.linalg.matmul)
+
+    @staticmethod
+    def _pair(x1: Any, x2: Any) -> tuple[Any, Any]:
+        if isinstance(x1, tf.Tensor | tf.Variable):
+            return x1, tf.convert_to_tensor(x2, dtype=x1.dtype)
+        return tf.convert_to_tensor(x1, dtype=x2.dtype), x2
+
+    @staticmethod
+    def maximum(x1: Any, x2: Any) -> Any:
+        return tf.maximum(*TFNamespace._pair(x1, x2))
+
+    @staticmethod
+    def minimum(x1: Any, x2: Any) -> Any:
+        return tf.minimum(*TFNamespace._pair(x1, x2))
+
+    @staticmethod
+    def pow(x1: Any, x2: Any) -> Any:
+        return tf.pow(*TFNamespace._pair(x1, x2))
+
+    @staticmethod
+    def logaddexp(x1: Any, x2: Any) -> Any:
+        x1, x2 = TFNamespace._pair(x1, x2)
+        big = tf.maximum(x1, x2)
+        safe = tf.where(tf.math.is_finite(big), big, tf.zeros_like(big))
+        return tf.math.log(tf.exp(x1 - safe) + tf.exp(x2 - safe)) + safe
+
+    @staticmethod
+    def clip(x: Any, min: Any = None, max: Any = None) -> Any:
+        if min is not None:
+            x = tf.maximum(x, tf.cast(min, x.dtype))
+        if max is not None:
+            x = tf.minimum(x, tf.cast(max, x.dtype))
+        return x
+
+    @staticmethod
+    def where(condition: Any, x1: Any, x2: Any) -> Any:
+        if not isinstance(x1, tf.Tensor | tf.Variable) or not isinstance(x2, tf.Tensor | tf.Variable):
+            x1, x2 = TFNamespace._pair(x1, x2)
+        return tf.where(condition, x1, x2)
+
+    # reductions
+    @staticmethod
+    def sum(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Any:
+        if dtype is not None:
+            x = tf.cast(x, dtype)
+        return tf.reduce_sum(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_prod(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_mean(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_min(x, axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def any(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_any(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def all(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        return tf.reduce_all(tf.cast(x, tf.bool), axis=_axis(axis), keepdims=keepdims)
+
+    @staticmethod
+    def cumulative_sum(x: Any, axis: Any = None, include_initial: bool = False) -> Any:
+        return tf.cumsum(x, axis=0 if axis is None else axis)
+
+    @staticmethod
+    def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        out = tf.argmax(x, axis=-1 if axis is None else axis)
+        return tf.expand_dims(out, axis) if keepdims else out
+
+    # manipulation and indexing
+    reshape = staticmethod(tf.reshape)
+    broadcast_to = staticmethod(tf.broadcast_to)
+
+    @staticmethod
+    def expand_dims(x: Any, axis: int = 0) -> Any:
+        return tf.expand_dims(x, axis)
+
+    @staticmethod
+    def squeeze(x: Any, axis: Any) -> Any:
+        return tf.squeeze(x, axis=_axis(axis))
+
+    @staticmethod
+    def moveaxis(x: Any, source: int, destination: int) -> Any:
+        return tf.experimental.numpy.moveaxis(x, source, destination)
+
+    @staticmethod
+    def permute_dims(x: Any, axes: Any) -> Any:
+        return tf.transpose(x, perm=list(axes))
+
+    @staticmethod
+    def concat(arrays: Any, axis: int = 0) -> Any:
+        return tf.concat(list(arrays), axis=axis)
+
+    @staticmethod
+    def stack(arrays: Any, axis: int = 0) -> Any:
+        return tf.stack(list(arrays), axis=axis)
+
+    @staticmethod
+    def take(x: Any, indices: Any, axis: Any = None) -> Any:
+        return tf.gather(x, indices, axis=0 if axis is None else axis)
+
+    @staticmethod
+    def take_along_axis(x: Any, indices: Any, axis: int = -1) -> Any:
+        axis = axis % len(x.shape)
+        if axis != len(x.shape) - 1:
+            raise NotImplementedError("take_along_axis on TensorFlow supports the last axis only")
+        return tf.gather(x, indices, batch_dims=axis, axis=axis)
+
+
+_TF_NAMESPACE = TFNamespace()
+
+
+@tf.custom_gradient
+def _clamped_log(p: Any) -> Any:
+    value = tf.maximum(tf.math.log(tf.maximum(p, PROB_FLOOR)), LOG_FLOOR)
+
+    def grad(upstream: Any) -> Any:
+        return upstream / tf.maximum(p, SLOPE_FLOOR)
+
+    return value, grad
+
+
+class TensorFlowBackend(ArrayAPIBackend):
+    name = "tensorflow"
+    has_autodiff = True
+
+    def __init__(self) -> None:
+        super().__init__(_TF_NAMESPACE)
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, tf.Tensor) and not isinstance(x, tf.Variable)
+
+    def asarray(self, x: Any, like: Any) -> Any:
+        if isinstance(x, tf.Tensor | tf.Variable):
+            return tf.convert_to_tensor(x)
+        return tf.convert_to_tensor(_to_numpy(x))
+
+    def is_tracing(self, x: Any) -> bool:
+        return not tf.executing_eagerly()
+
+    def is_floating(self, x: Any) -> bool:
+        return bool(x.dtype.is_floating)
+
+    def is_integral(self, x: Any) -> bool:
+        return bool(x.dtype.is_integer)
+
+    def is_bool(self, x: Any) -> bool:
+        return x.dtype == tf.bool
+
+    def compute_dtype(self, x: Any) -> Any:
+        return tf.float64 if x.dtype == tf.float64 else tf.float32
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    def shape(self, x: Any) -> tuple[int, ...]:
+        return tuple(x.shape)
+
+    def any(self, condition: Any) -> bool:
+        return bool(tf.reduce_any(condition))
+
+    def stop_gradient(self, x: Any) -> Any:
+        return tf.stop_gradient(x)
+
+    def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        return tf.reduce_logsumexp(x, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        return tf.nn.log_softmax(x, axis=axis)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        return tf.nn.softmax(x, axis=axis)
+
+    def softplus(self, x: Any) -> Any:
+        return tf.nn.softplus(x)
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return tf.math.log_sigmoid(x)
+
+    def sigmoid(self, x: Any) -> Any:
+        return tf.sigmoid(x)
+
+    def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
+        return tf.one_hot(labels, num_classes, dtype=dtype if dtype is not None else tf.float32)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        ndim = len(x.shape)
+        source, destination = source % ndim, destination % ndim
+        if source == destination:
+            return x
+        perm = [i for i in range(ndim) if i != source]
+        perm.insert(destination, source)
+        return tf.transpose(x, perm)
+
+    def clamped_log(self, p: Any) -> Any:
+        return _clamped_log(p)
+
+    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+        if label_smoothing != 0.0:
+            return super().sparse_crossentropy_logits(labels, logits, label_smoothing)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)

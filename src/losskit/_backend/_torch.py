@@ -1,0 +1,96 @@
+"""PyTorch backend: native kernels for the primitives, array-API code for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat.torch as xp
+import torch
+import torch.nn.functional as F
+
+from ._generic import ArrayAPIBackend, _to_numpy
+
+_is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+class TorchBackend(ArrayAPIBackend):
+    name = "torch"
+    has_autodiff = True
+
+    def __init__(self) -> None:
+        super().__init__(xp)
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, torch.Tensor)
+
+    def asarray(self, x: Any, like: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return x.to(like.device)
+        return torch.as_tensor(_to_numpy(x), device=like.device)
+
+    def is_tracing(self, x: Any) -> bool:
+        return torch.compiler.is_compiling() or _is_functorch_wrapped(x)
+
+    def is_floating(self, x: Any) -> bool:
+        return x.is_floating_point()
+
+    def is_integral(self, x: Any) -> bool:
+        return not (x.is_floating_point() or x.is_complex() or x.dtype == torch.bool)
+
+    def is_bool(self, x: Any) -> bool:
+        return x.dtype == torch.bool
+
+    def compute_dtype(self, x: Any) -> Any:
+        return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+    def astype(self, x: Any, dtype: Any) -> Any:
+        return x if x.dtype == dtype else x.to(dtype)
+
+    def any(self, condition: Any) -> bool:
+        return bool(torch.any(condition))
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        dims = tuple(range(x.ndim)) if axis is None else axis
+        return torch.logsumexp(x, dim=dims, keepdim=keepdims)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        return F.log_softmax(x, dim=axis)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        return F.softmax(x, dim=axis)
+
+    def softplus(self, x: Any) -> Any:
+        return F.softplus(x)
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return F.logsigmoid(x)
+
+    def sigmoid(self, x: Any) -> Any:
+        return torch.sigmoid(x)
+
+    def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
+        hot = F.one_hot(labels.long(), num_classes)
+        return hot.to(dtype if dtype is not None else torch.float32)
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int = -1) -> Any:
+        return torch.gather(x, axis, indices.long())
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        return torch.movedim(x, source, destination)
+
+    def binary_crossentropy_probs(self, y: Any, p: Any, pos_weight: Any = None) -> Any:
+        if pos_weight is not None:
+            return super().binary_crossentropy_probs(y, p, pos_weight)
+        # Same clamp (-100) and slope bound (1e12) as the generic version, in one fused kernel.
+        y, p = torch.broadcast_tensors(y, p)
+        return F.binary_cross_entropy(p, y, reduction="none")
+
+    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+        if logits.ndim > 2:
+            logits = torch.movedim(logits, -1, 1)
+        return F.cross_entropy(
+            logits, labels.long(), reduction="none", label_smoothing=label_smoothing
+        )

@@ -1,0 +1,56 @@
+"""Bringing a loss's arguments onto one backend, in the dtype the loss computes in.
+
+``y_pred`` decides: its library and device win, and its float dtype sets the compute dtype
+(float64 stays float64; float16, bfloat16 and float32 compute in float32). Targets, weights and
+masks are converted to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _validate
+from ._backend import ArrayAPIBackend, backend_of
+
+
+def prediction(y_pred: Any) -> tuple[ArrayAPIBackend, Any, float]:
+    """``(backend, y_pred in the compute dtype, machine epsilon of the input dtype)``."""
+    backend = backend_of(y_pred)
+    y_pred = backend.asarray(y_pred, y_pred)
+    _validate.check_float_prediction(backend, y_pred)
+    eps = float(backend.xp.finfo(y_pred.dtype).eps)
+    return backend, backend.astype(y_pred, backend.compute_dtype(y_pred)), eps
+
+
+def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
+    """Float targets in ``y_pred``'s compute dtype."""
+    y_true = backend.asarray(y_true, y_pred)
+    if not (backend.is_floating(y_true) or backend.is_integral(y_true) or backend.is_bool(y_true)):
+        raise TypeError(f"y_true must be a numeric array; got dtype {y_true.dtype}")
+    return backend.astype(y_true, y_pred.dtype)
+
+
+def labels(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, checking: bool) -> Any:
+    """Integer class indices (integer-valued floats are accepted)."""
+    y_true = backend.asarray(y_true, y_pred)
+    _validate.check_integer_dtype(backend, y_true, "y_true")
+    if backend.is_floating(y_true) and checking:
+        _validate.check_no_nan(backend, y_true, "y_true")
+        _validate.check_integer_valued(backend, y_true, "y_true")
+    return backend.astype(y_true, backend.index_dtype)
+
+
+def parameter_vector(
+    backend: ArrayAPIBackend, value: Any, y_pred: Any, name: str, length: int, checking: bool
+) -> Any:
+    """A per-class parameter (``class_weight``): a length-``length`` float vector, checked."""
+    value = backend.asarray(value, y_pred)
+    if backend.shape(value) != (length,):
+        raise ValueError(
+            f"{name} must have one entry per class, shape ({length},); got shape "
+            f"{backend.shape(value)}"
+        )
+    value = backend.astype(value, y_pred.dtype)
+    if checking:
+        _validate.check_weights(backend, value, name)
+    return value

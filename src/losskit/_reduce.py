@@ -1,0 +1,186 @@
+"""The reduction contract, in one place, for every loss.
+
+A loss computes its *unreduced* value ``ℓ`` (elementwise losses: the broadcast shape of
+``(y_true, y_pred)``; losses over a class axis: that shape without the axis). Then:
+
+* weights ``w = sample_weight · class_weight[label] · valid`` where ``valid`` combines ``mask`` and
+  the ``ignore_index`` positions; a weight whose shape is a prefix of ``ℓ``'s shape (``(N,)`` on
+  ``(N, T)``) is expanded on the right, any other must broadcast;
+* ``"mean"``: ``Σ w·ℓ / Σ w`` (``normalizer`` replaces the denominator);
+  ``"sum"``: ``Σ w·ℓ``; ``"none"``: ``w·ℓ`` with excluded entries exactly 0;
+  ``"sum_over_batch_size"``: ``Σ w·ℓ / count(valid)`` (Keras).
+* a zero denominator gives exactly 0 with a zero gradient, never NaN; excluded entries never
+  reach the sums, even when their loss is inf or NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _validate
+from ._backend import ArrayAPIBackend
+
+REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
+
+
+def check_reduction(reduction: Any, normalizer: Any) -> None:
+    """Structural checks of the reduction arguments (always run)."""
+    _validate.check_choice("reduction", reduction, REDUCTIONS)
+    if normalizer is None:
+        return
+    if reduction != "mean":
+        raise ValueError(
+            f"normalizer replaces the denominator of reduction='mean'; it cannot be used with "
+            f"reduction={reduction!r}"
+        )
+    if isinstance(normalizer, bool):
+        raise TypeError("normalizer must be a number or a scalar array; got a bool")
+    if isinstance(normalizer, int | float) and (math.isnan(normalizer) or normalizer < 0):
+        raise ValueError(f"normalizer must be a non-negative number; got {normalizer}")
+
+
+def reduce_loss(
+    backend: ArrayAPIBackend,
+    loss: Any,
+    *,
+    reduction: str,
+    normalizer: Any = None,
+    sample_weight: Any = None,
+    mask: Any = None,
+    weight: Any = None,
+    valid: Any = None,
+) -> Any:
+    """Apply weights and exclusions to the unreduced ``loss`` and reduce it.
+
+    ``sample_weight`` and ``mask`` are user arguments (converted and checked here); ``weight``
+    (e.g. gathered class weights) and ``valid`` (e.g. ``labels != ignore_index``) come from the
+    loss itself, already on the backend with ``loss``'s shape.
+    """
+    shape = backend.shape(loss)
+    checking = _validate.checking_values(backend, loss)
+    if sample_weight is not None:
+        sample_weight = _weight_argument(backend, sample_weight, loss, shape, checking)
+        weight = sample_weight if weight is None else weight * sample_weight
+    if mask is not None:
+        mask = _mask_argument(backend, mask, loss, shape, checking)
+        valid = mask if valid is None else valid & mask
+    if weight is None and valid is None:
+        return _reduce_plain(backend, loss, shape, reduction, normalizer)
+    return _reduce_weighted(backend, loss, shape, reduction, normalizer, weight, valid)
+
+
+def _reduce_plain(
+    backend: ArrayAPIBackend, loss: Any, shape: tuple[Any, ...], reduction: str, normalizer: Any
+) -> Any:
+    xp = backend.xp
+    if reduction == "none":
+        return loss
+    total = xp.sum(loss)
+    if reduction == "sum":
+        return total
+    if normalizer is not None:
+        return _safe_divide(backend, total, normalizer)
+    size = _static_size(shape)
+    if size is None:
+        return _safe_divide(backend, total, xp.sum(xp.ones_like(loss)))
+    if size == 0:
+        return total  # exactly 0, zero gradient
+    return xp.mean(loss)
+
+
+def _reduce_weighted(
+    backend: ArrayAPIBackend,
+    loss: Any,
+    shape: tuple[Any, ...],
+    reduction: str,
+    normalizer: Any,
+    weight: Any,
+    valid: Any,
+) -> Any:
+    xp = backend.xp
+    if weight is not None and backend.shape(weight) != shape:
+        weight = xp.broadcast_to(weight, shape)
+    if valid is not None and backend.shape(valid) != shape:
+        valid = xp.broadcast_to(valid, shape)
+    zero = xp.zeros_like(loss)
+    weighted = loss if weight is None else weight * loss
+    if valid is not None:
+        weighted = xp.where(valid, weighted, zero)
+    if reduction == "none":
+        return weighted
+    total = xp.sum(weighted)
+    if reduction == "sum":
+        return total
+    if normalizer is not None:
+        return _safe_divide(backend, total, normalizer)
+    if reduction == "sum_over_batch_size" or weight is None:
+        count = xp.sum(xp.astype(valid, loss.dtype)) if valid is not None else _ones_sum(xp, loss)
+        return _safe_divide(backend, total, count)
+    denominator = weight if valid is None else xp.where(valid, weight, zero)
+    return _safe_divide(backend, total, xp.sum(denominator))
+
+
+def _ones_sum(xp: Any, loss: Any) -> Any:
+    return xp.sum(xp.ones_like(loss))
+
+
+def _safe_divide(backend: ArrayAPIBackend, numerator: Any, denominator: Any) -> Any:
+    """``numerator / denominator``, and exactly 0 (zero gradient) where the denominator is 0."""
+    xp = backend.xp
+    if isinstance(denominator, int | float):
+        if denominator > 0:
+            return numerator / float(denominator)
+        denominator = xp.zeros_like(numerator)
+    denominator = backend.astype(backend.asarray(denominator, numerator), numerator.dtype)
+    positive = denominator > 0
+    safe = xp.where(positive, denominator, xp.ones_like(denominator))
+    return xp.where(positive, numerator / safe, xp.zeros_like(numerator))
+
+
+def _static_size(shape: tuple[Any, ...]) -> int | None:
+    if any(d is None for d in shape):
+        return None
+    return math.prod(shape)
+
+
+def expand_to(
+    backend: ArrayAPIBackend, x: Any, shape: tuple[Any, ...], name: str
+) -> Any:
+    """Expand a weight or mask to the unreduced shape: prefix shapes on the right, else broadcast."""
+    own = backend.shape(x)
+    if own == shape:
+        return x
+    if len(own) < len(shape) and tuple(shape[: len(own)]) == own:
+        return backend.xp.reshape(x, own + (1,) * (len(shape) - len(own)))
+    if _validate.broadcast_shapes(own, shape) == shape:
+        return x
+    raise ValueError(
+        f"{name} of shape {own} does not fit the unreduced loss of shape {shape}: it must have "
+        f"that shape, a prefix of it (e.g. one value per sample), or broadcast to it"
+    )
+
+
+def _weight_argument(
+    backend: ArrayAPIBackend, w: Any, loss: Any, shape: tuple[Any, ...], checking: bool
+) -> Any:
+    w = backend.asarray(w, loss)
+    if not (backend.is_floating(w) or backend.is_integral(w)):
+        raise TypeError(f"sample_weight must be a numeric array; got dtype {w.dtype}")
+    w = backend.astype(w, loss.dtype)
+    if checking:
+        _validate.check_weights(backend, w, "sample_weight")
+    return expand_to(backend, w, shape, "sample_weight")
+
+
+def _mask_argument(
+    backend: ArrayAPIBackend, mask: Any, loss: Any, shape: tuple[Any, ...], checking: bool
+) -> Any:
+    mask = backend.asarray(mask, loss)
+    if not backend.is_bool(mask):
+        if not (backend.is_integral(mask) or backend.is_floating(mask)):
+            raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
+        if checking and backend.any((mask != 0) & (mask != 1)):
+            raise ValueError("mask must be boolean (or hold only 0 and 1); use sample_weight for weights")
+        mask = mask != 0
+    return expand_to(backend, mask, shape, "mask")

@@ -1,0 +1,118 @@
+"""Name → loss, with the metadata that drives wrappers, listings, plots and tests."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+F = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the registry knows about a loss.
+
+    ``kind`` is ``"elementwise"`` (unreduced shape = broadcast shape of the inputs) or ``"axis"``
+    (a class/feature axis is reduced). ``task`` names the problem it fits (``"binary"``,
+    ``"multiclass"``, ``"multilabel"``, ``"regression"``, ...). ``domain`` describes valid
+    predictions (``"probability"``, ``"logit"``, ``"real"``, ...). ``properties`` records what is
+    known analytically (``proper``, ``convex``, ``bounded``...), ``references`` where the formula
+    comes from.
+    """
+
+    name: str
+    function: F
+    aliases: tuple[str, ...] = ()
+    family: str = "custom"
+    kind: str = "elementwise"
+    task: str = "any"
+    domain: str = "real"
+    properties: dict[str, Any] = field(default_factory=dict)
+    references: tuple[str, ...] = ()
+
+
+_LOSSES: dict[str, LossInfo] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(
+    name: str,
+    *,
+    aliases: tuple[str, ...] = (),
+    replace: bool = False,
+    **metadata: Any,
+) -> Callable[[F], F]:
+    """Decorator that registers a loss function under ``name`` and its ``aliases``."""
+
+    def decorate(function: F) -> F:
+        add(LossInfo(name=name, function=function, aliases=tuple(aliases), **metadata), replace)
+        return function
+
+    return decorate
+
+
+def add(info: LossInfo, replace: bool = False) -> None:
+    taken = [n for n in (info.name, *info.aliases) if n in _LOSSES or n in _ALIASES]
+    if taken and not replace:
+        raise ValueError(
+            f"loss name {taken[0]!r} is already registered; pass replace=True to override it"
+        )
+    if replace:
+        for n in taken:
+            _remove(n)
+    _LOSSES[info.name] = info
+    for alias in info.aliases:
+        _ALIASES[alias] = info.name
+
+
+def _remove(name: str) -> None:
+    canonical = _ALIASES.pop(name, name)
+    old = _LOSSES.pop(canonical, None)
+    if old is not None:
+        for alias in old.aliases:
+            _ALIASES.pop(alias, None)
+
+
+def info(name: str) -> LossInfo:
+    """The registry entry of a canonical name or alias (``KeyError`` with close matches)."""
+    if not isinstance(name, str):
+        raise TypeError(f"a loss name must be a string; got {type(name).__name__}")
+    canonical = _ALIASES.get(name, name)
+    try:
+        return _LOSSES[canonical]
+    except KeyError:
+        known = sorted([*_LOSSES, *_ALIASES])
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise KeyError(f"unknown loss {name!r}{hint} (lk.names() lists them all)") from None
+
+
+def get(name: str | F) -> F:
+    """The loss function registered under ``name`` (a canonical name or an alias).
+
+    A callable is returned unchanged, so ``get`` accepts whatever a ``loss=`` argument may hold.
+
+    >>> import losskit as lk
+    >>> lk.get("bce") is lk.binary_crossentropy
+    True
+    """
+    if callable(name):
+        return name
+    return info(name).function
+
+
+def names() -> list[str]:
+    """The sorted canonical names of every registered loss.
+
+    >>> import losskit as lk
+    >>> "categorical_crossentropy" in lk.names()
+    True
+    """
+    return sorted(_LOSSES)
+
+
+def aliases() -> dict[str, str]:
+    """Every alias and the canonical name it stands for."""
+    return dict(sorted(_ALIASES.items()))

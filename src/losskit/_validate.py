@@ -1,0 +1,217 @@
+"""Input checks with messages a user can act on.
+
+Two kinds of check:
+
+* **structural** checks (shapes, dtypes, argument values known in Python) always run: they cost
+  nothing on the device and work while tracing;
+* **value** checks (NaN, probabilities outside [0, 1], labels out of range, negative weights) read
+  array contents back to the host. They run eagerly by default, are skipped whenever an input is
+  being traced (``jax.jit``, ``torch.compile``, ``tf.function``, functorch transforms), and can be
+  switched off with :func:`set_validation` or the :func:`validation` context manager.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+from ._backend import ArrayAPIBackend
+
+_STATE = {"enabled": True}
+
+
+def set_validation(enabled: bool) -> bool:
+    """Turn the value checks on or off for the whole process; returns the previous setting.
+
+    >>> import losskit as lk
+    >>> previous = lk.set_validation(False)
+    >>> lk.set_validation(previous)
+    False
+    """
+    previous = _STATE["enabled"]
+    _STATE["enabled"] = bool(enabled)
+    return previous
+
+
+class validation:
+    """Context manager that sets the value checks on or off and restores the setting on exit.
+
+    >>> import numpy as np, losskit as lk
+    >>> with lk.validation(False):
+    ...     float(lk.mean_squared_error(np.zeros(3), np.ones(3)))
+    1.0
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> validation:
+        self._previous.append(set_validation(self.enabled))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        set_validation(self._previous.pop())
+
+
+def checking_values(backend: ArrayAPIBackend, x: Any) -> bool:
+    """Whether value checks run for this call (on, and ``x`` is a concrete array)."""
+    return not backend.is_tracing(x) and _STATE["enabled"]
+
+
+# ---------------------------------------------------------------------- structural checks
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+
+
+def check_range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A Python number inside an interval; returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number; got {type(value).__name__}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if math.isnan(value) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value}")
+    return value
+
+
+def check_axis(axis: Any, ndim: int, name: str = "axis") -> int:
+    """A valid axis of an ``ndim``-dimensional array, returned non-negative."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise TypeError(f"{name} must be an int; got {type(axis).__name__}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}={axis} is out of range for y_pred with {ndim} dimension(s)")
+    return axis % ndim
+
+
+def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """NumPy broadcasting of two static shapes; ``None`` when they do not broadcast."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        da = a[-i] if i <= len(a) else 1
+        db = b[-i] if i <= len(b) else 1
+        if da == 1 or da is None:
+            out.append(db if da == 1 else da)
+        elif db == 1 or db is None or da == db:
+            out.append(da)
+        else:
+            return None
+    return tuple(reversed(out))
+
+
+def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]) -> None:
+    """``y_true`` must broadcast to ``y_pred`` without enlarging it.
+
+    A target of shape ``(N,)`` against a prediction of shape ``(N, 1)`` would broadcast to
+    ``(N, N)`` and silently compare every sample with every other: that is rejected.
+    """
+    if broadcast_shapes(y_true_shape, y_pred_shape) == y_pred_shape:
+        return
+    hint = ""
+    if len(y_true_shape) + 1 == len(y_pred_shape) and y_pred_shape[-1] == 1:
+        hint = "; add a trailing axis to y_true (y_true[..., None]) or squeeze y_pred"
+    elif len(y_pred_shape) + 1 == len(y_true_shape) and y_true_shape[-1] == 1:
+        hint = "; squeeze the trailing axis of y_true"
+    raise ValueError(
+        f"y_true of shape {y_true_shape} does not match y_pred of shape {y_pred_shape}: "
+        f"y_true must have y_pred's shape (or broadcast to it){hint}"
+    )
+
+
+def check_integer_dtype(backend: ArrayAPIBackend, x: Any, name: str) -> None:
+    if not (backend.is_integral(x) or backend.is_floating(x)):
+        raise TypeError(f"{name} must hold integer class indices; got dtype {x.dtype}")
+
+
+def check_float_prediction(backend: ArrayAPIBackend, y_pred: Any) -> None:
+    if not backend.is_floating(y_pred):
+        raise TypeError(
+            f"y_pred must be a floating-point array (probabilities or logits); got dtype "
+            f"{y_pred.dtype}. Cast it to a float dtype first"
+        )
+
+
+# ---------------------------------------------------------------------- value checks
+def check_no_nan(backend: ArrayAPIBackend, x: Any, name: str) -> None:
+    if backend.any(backend.xp.isnan(x)):
+        raise ValueError(f"{name} contains NaN")
+
+
+def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
+    if backend.any((x < 0) | (x > 1)):
+        xp = backend.xp
+        low, high = backend.to_float(xp.min(x)), backend.to_float(xp.max(x))
+        raise ValueError(
+            f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}"
+        )
+
+
+FROM_LOGITS_HINT = (
+    ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
+)
+
+
+def check_probabilities(backend: ArrayAPIBackend, y_pred: Any) -> None:
+    check_unit_interval(backend, y_pred, "y_pred (probabilities, from_logits=False)",
+                        hint=FROM_LOGITS_HINT)
+
+
+def check_distribution(backend: ArrayAPIBackend, y_pred: Any, tolerance: float) -> None:
+    """Rows of a probability ``y_pred`` (class axis last) must sum to 1 within ``tolerance``."""
+    xp = backend.xp
+    error = xp.abs(xp.sum(y_pred, axis=-1) - 1.0)
+    if backend.any(error > tolerance):
+        worst = backend.to_float(xp.max(error))
+        raise ValueError(
+            f"y_pred rows must sum to 1 over the class axis when from_logits=False; the largest "
+            f"deviation is {worst:g} (tolerance {tolerance:g}){FROM_LOGITS_HINT}"
+        )
+
+
+def check_labels(backend: ArrayAPIBackend, labels: Any, num_classes: int, valid: Any) -> None:
+    """Integer class indices in ``[0, num_classes)`` wherever ``valid`` (None: everywhere)."""
+    xp = backend.xp
+    bad = (labels < 0) | (labels >= num_classes)
+    if valid is not None:
+        bad = bad & valid
+    if backend.any(bad):
+        found = xp.where(bad, labels, xp.zeros_like(labels))
+        low, high = backend.to_float(xp.min(found)), backend.to_float(xp.max(found))
+        raise ValueError(
+            f"y_true labels must be class indices in [0, {num_classes}) (or ignore_index); "
+            f"found labels in [{low:g}, {high:g}]"
+        )
+
+
+def check_integer_valued(backend: ArrayAPIBackend, x: Any, name: str) -> None:
+    xp = backend.xp
+    if backend.any(xp.floor(x) != x):
+        raise ValueError(f"{name} must hold integer class indices; got non-integer values")
+
+
+def check_weights(backend: ArrayAPIBackend, w: Any, name: str) -> None:
+    xp = backend.xp
+    if backend.any(xp.isnan(w)):
+        raise ValueError(f"{name} contains NaN")
+    if backend.any(w < 0):
+        raise ValueError(f"{name} must be non-negative; got a minimum of {backend.to_float(xp.min(w)):g}")
