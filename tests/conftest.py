@@ -51,7 +51,7 @@ def _numpy() -> Backend:
         lambda x, d: np.asarray(x, dtype=d),
         np.asarray,
         None,
-        ("float32", "float64"),
+        ("float32", "float64", "float16"),
     )
 
 
@@ -95,7 +95,7 @@ def _jax() -> Backend:
         a = np.asarray(a)
         return a.astype(np.float32) if a.dtype.kind == "V" or str(a.dtype) == "bfloat16" else a
 
-    return Backend("jax", make, to_numpy, lambda f, x: jax.grad(f)(x), ("float32", "float64", "bfloat16"))
+    return Backend("jax", make, to_numpy, lambda f, x: jax.grad(f)(x), ("float32", "float64", "float16", "bfloat16"))
 
 
 def _tensorflow() -> Backend:

@@ -7,15 +7,16 @@ standard so that it runs on ``array_api_strict`` (the purity check) and on any c
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 #: Lower clamp of every log term on the probability path (torch's convention).
 LOG_FLOOR = -100.0
-#: ``exp(LOG_FLOOR)``: probabilities below it contribute ``LOG_FLOOR``.
-PROB_FLOOR = math.exp(LOG_FLOOR)
+#: Probabilities are raised to this before the log only to avoid log(0): its log (-103.6) is below
+#: ``LOG_FLOOR``, and in float32 it rounds to the smallest subnormal (log -103.3), so the clamp
+#: at ``LOG_FLOOR`` alone decides the value, with or without flush-to-zero.
+PROB_FLOOR = 1e-45
 #: The slope of a clamped log is ``1 / max(p, SLOPE_FLOOR)``: at most 1e12 (torch's bound).
 SLOPE_FLOOR = 1e-12
 

@@ -78,7 +78,9 @@ class TFNamespace:
 
     @staticmethod
     def finfo(dtype: Any) -> Any:
-        return np.finfo(tf.as_dtype(dtype).as_numpy_dtype)
+        import ml_dtypes  # TensorFlow's own dependency; NumPy's finfo does not know bfloat16
+
+        return ml_dtypes.finfo(tf.as_dtype(dtype).as_numpy_dtype)
 
     @staticmethod
     def iinfo(dtype: Any) -> Any:

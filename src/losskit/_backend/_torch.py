@@ -81,13 +81,6 @@ class TorchBackend(ArrayAPIBackend):
     def moveaxis(self, x: Any, source: int, destination: int) -> Any:
         return torch.movedim(x, source, destination)
 
-    def binary_crossentropy_probs(self, y: Any, p: Any, pos_weight: Any = None) -> Any:
-        if pos_weight is not None:
-            return super().binary_crossentropy_probs(y, p, pos_weight)
-        # Same clamp (-100) and slope bound (1e12) as the generic version, in one fused kernel.
-        y, p = torch.broadcast_tensors(y, p)
-        return F.binary_cross_entropy(p, y, reduction="none")
-
     def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
         if logits.ndim > 2:
             logits = torch.movedim(logits, -1, 1)

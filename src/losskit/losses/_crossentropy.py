@@ -284,7 +284,7 @@ def _pos_weight(backend: ArrayAPIBackend, pos_weight: Any, y_pred: Any, checking
 def _times_log(backend: ArrayAPIBackend, y: Any, log_p: Any) -> Any:
     """``y · log p`` with ``0 · log 0 = 0`` (a -inf logit of a class with no target mass)."""
     xp = backend.xp
-    return xp.where(y == 0, xp.zeros_like(log_p), y * log_p)
+    return y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
 
 
 def _sparse_labels(
