@@ -127,7 +127,7 @@ def _build(formula: Callable[..., Any], kind: str) -> Callable[..., Any]:
             params["xp"] = backend.xp
         value = formula(y_true, y_pred, **params)
         value = backend.asarray(value, y_pred)
-        if backend.shape(value) != expected:
+        if not _validate.same_shape(backend.shape(value), expected):
             raise ValueError(
                 f"loss formula {formula.__name__} returned shape {backend.shape(value)}; a "
                 f"kind={kind!r} formula must return the unreduced shape {expected}"

@@ -100,9 +100,9 @@ def _reduce_weighted(
 ) -> Any:
     xp = backend.xp
     if weight is not None and backend.shape(weight) != shape:
-        weight = xp.broadcast_to(weight, shape)
+        weight = backend.broadcast_like(weight, loss)
     if valid is not None and backend.shape(valid) != shape:
-        valid = xp.broadcast_to(valid, shape)
+        valid = backend.broadcast_like(valid, loss)
     zero = xp.zeros_like(loss)
     weighted = loss if weight is None else weight * loss
     if valid is not None:
@@ -153,7 +153,8 @@ def expand_to(
         return x
     if len(own) < len(shape) and tuple(shape[: len(own)]) == own:
         return backend.xp.reshape(x, own + (1,) * (len(shape) - len(own)))
-    if _validate.broadcast_shapes(own, shape) == shape:
+    joint = _validate.broadcast_shapes(own, shape)
+    if joint is not None and _validate.same_shape(joint, shape):
         return x
     raise ValueError(
         f"{name} of shape {own} does not fit the unreduced loss of shape {shape}: it must have "

@@ -105,18 +105,28 @@ def check_axis(axis: Any, ndim: int, name: str = "axis") -> int:
 
 
 def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """NumPy broadcasting of two static shapes; ``None`` when they do not broadcast."""
+    """NumPy broadcasting of two static shapes; ``None`` when they do not broadcast.
+
+    A dimension unknown while tracing (``None``) is compatible with anything.
+    """
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         da = a[-i] if i <= len(a) else 1
         db = b[-i] if i <= len(b) else 1
-        if da == 1 or da is None:
-            out.append(db if da == 1 else da)
+        if da == 1:
+            out.append(db)
         elif db == 1 or db is None or da == db:
             out.append(da)
+        elif da is None:
+            out.append(db)
         else:
             return None
     return tuple(reversed(out))
+
+
+def same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    """Shape equality where a dimension unknown while tracing (``None``) matches anything."""
+    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a, b))
 
 
 def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]) -> None:
@@ -125,7 +135,8 @@ def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, .
     A target of shape ``(N,)`` against a prediction of shape ``(N, 1)`` would broadcast to
     ``(N, N)`` and silently compare every sample with every other: that is rejected.
     """
-    if broadcast_shapes(y_true_shape, y_pred_shape) == y_pred_shape:
+    joint = broadcast_shapes(y_true_shape, y_pred_shape)
+    if joint is not None and same_shape(joint, y_pred_shape):
         return
     hint = ""
     if len(y_true_shape) + 1 == len(y_pred_shape) and y_pred_shape[-1] == 1:

@@ -76,6 +76,10 @@ class ArrayAPIBackend:
     def shape(self, x: Any) -> tuple[int, ...]:
         return tuple(x.shape)
 
+    def broadcast_like(self, x: Any, target: Any) -> Any:
+        """``x`` broadcast to ``target``'s shape (dynamic where the shape is only known at run time)."""
+        return self.xp.broadcast_to(x, target.shape)
+
     def any(self, condition: Any) -> bool:
         """Host-side truth of ``any(condition)`` (used only by eager value checks)."""
         return bool(self.xp.any(condition))

@@ -305,6 +305,9 @@ class TensorFlowBackend(ArrayAPIBackend):
     def shape(self, x: Any) -> tuple[int, ...]:
         return tuple(x.shape)
 
+    def broadcast_like(self, x: Any, target: Any) -> Any:
+        return tf.broadcast_to(x, tf.shape(target))
+
     def any(self, condition: Any) -> bool:
         return bool(tf.reduce_any(condition))
 

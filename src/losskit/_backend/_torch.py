@@ -4,13 +4,62 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.torch as xp
+import types
+
+import array_api_compat.torch as compat
 import torch
 import torch.nn.functional as F
 
 from ._generic import ArrayAPIBackend, _to_numpy
 
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+def _maximum(x1: Any, x2: Any) -> Any:
+    if not isinstance(x2, torch.Tensor):
+        return torch.clamp_min(x1, x2)
+    if not isinstance(x1, torch.Tensor):
+        return torch.clamp_min(x2, x1)
+    return torch.maximum(x1, x2)
+
+
+def _minimum(x1: Any, x2: Any) -> Any:
+    if not isinstance(x2, torch.Tensor):
+        return torch.clamp_max(x1, x2)
+    if not isinstance(x1, torch.Tensor):
+        return torch.clamp_max(x2, x1)
+    return torch.minimum(x1, x2)
+
+
+def _sum(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Any:
+    if axis is None and not keepdims:
+        return torch.sum(x, dtype=dtype)
+    return compat.sum(x, axis=axis, keepdims=keepdims, dtype=dtype)
+
+
+def _mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    if axis is None and not keepdims:
+        return torch.mean(x)
+    return compat.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _namespace() -> types.ModuleType:
+    """array-api-compat's torch namespace, with scalar-friendly functions that torch.compile
+    traces without graph breaks (compat resolves Python scalars through ``result_type``)."""
+    ns = types.ModuleType("losskit._torch_namespace")
+    ns.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
+    ns.__dict__.update(
+        maximum=_maximum,
+        minimum=_minimum,
+        where=torch.where,
+        clip=lambda x, min=None, max=None: torch.clamp(x, min, max),
+        sum=_sum,
+        mean=_mean,
+    )
+    return ns
+
+
+xp = _namespace()
 
 
 class TorchBackend(ArrayAPIBackend):

@@ -145,7 +145,7 @@ def categorical_crossentropy(
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
     if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.xp.broadcast_to(y_true, backend.shape(y_pred))
+        y_true = backend.broadcast_like(y_true, y_pred)
     y_pred = backend.moveaxis(y_pred, axis, -1)
     y_true = backend.moveaxis(y_true, axis, -1)
     if checking:
@@ -271,7 +271,8 @@ def _check_inputs(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, from_logit
 def _pos_weight(backend: ArrayAPIBackend, pos_weight: Any, y_pred: Any, checking: bool) -> Any:
     pos_weight = backend.astype(backend.asarray(pos_weight, y_pred), y_pred.dtype)
     shape, pred_shape = backend.shape(pos_weight), backend.shape(y_pred)
-    if _validate.broadcast_shapes(shape, pred_shape) != pred_shape:
+    joint = _validate.broadcast_shapes(shape, pred_shape)
+    if joint is None or not _validate.same_shape(joint, pred_shape):
         raise ValueError(
             f"pos_weight of shape {shape} must broadcast against y_pred of shape {pred_shape} "
             f"(one weight, or one per entry of the last axis)"
@@ -293,10 +294,10 @@ def _sparse_labels(
     labels = _inputs.labels(backend, y_true, y_pred, checking)
     expected = backend.shape(y_pred)[:axis] + backend.shape(y_pred)[axis + 1 :]
     shape = backend.shape(labels)
-    if shape == expected:
+    if _validate.same_shape(shape, expected):
         return labels
-    if shape == backend.shape(y_pred)[:axis] + (1,) + expected[axis:]:
-        return backend.xp.reshape(labels, expected)
+    if _validate.same_shape(shape, backend.shape(y_pred)[:axis] + (1,) + expected[axis:]):
+        return backend.xp.squeeze(labels, axis=axis)
     raise ValueError(
         f"y_true of shape {shape} does not match y_pred of shape {backend.shape(y_pred)} with "
         f"classes on axis {axis}: sparse labels must have shape {expected}"
