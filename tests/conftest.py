@@ -41,7 +41,9 @@ class Backend:
     def array(self, x: Any, dtype: str | None = None) -> Any:
         x = np.asarray(x)
         if dtype is None:
-            dtype = "int64" if x.dtype.kind in "iu" else ("bool" if x.dtype.kind == "b" else "float64")
+            dtype = (
+                "int64" if x.dtype.kind in "iu" else ("bool" if x.dtype.kind == "b" else "float64")
+            )
         return self.make(x, dtype)
 
 
@@ -95,7 +97,13 @@ def _jax() -> Backend:
         a = np.asarray(a)
         return a.astype(np.float32) if a.dtype.kind == "V" or str(a.dtype) == "bfloat16" else a
 
-    return Backend("jax", make, to_numpy, lambda f, x: jax.grad(f)(x), ("float32", "float64", "float16", "bfloat16"))
+    return Backend(
+        "jax",
+        make,
+        to_numpy,
+        lambda f, x: jax.grad(f)(x),
+        ("float32", "float64", "float16", "bfloat16"),
+    )
 
 
 def _tensorflow() -> Backend:
@@ -116,7 +124,9 @@ def _tensorflow() -> Backend:
             value = f(x)
         return tape.gradient(value, x)
 
-    return Backend("tensorflow", make, to_numpy, grad, ("float32", "float64", "float16", "bfloat16"))
+    return Backend(
+        "tensorflow", make, to_numpy, grad, ("float32", "float64", "float16", "bfloat16")
+    )
 
 
 _FACTORIES = {
@@ -127,7 +137,9 @@ _FACTORIES = {
     "tensorflow": ("tensorflow", _tensorflow),
 }
 _SELECTED = [
-    n.strip() for n in os.environ.get("LOSSKIT_TEST_BACKENDS", ",".join(_FACTORIES)).split(",") if n.strip()
+    n.strip()
+    for n in os.environ.get("LOSSKIT_TEST_BACKENDS", ",".join(_FACTORIES)).split(",")
+    if n.strip()
 ]
 _CACHE: dict[str, Backend] = {}
 

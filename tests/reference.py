@@ -41,7 +41,9 @@ def bce_logits(y: np.ndarray, z: np.ndarray, pos_weight: float | np.ndarray = 1.
     return pos_weight * y * softplus(-z) + (1 - y) * softplus(z)
 
 
-def bce_logits_grad(y: np.ndarray, z: np.ndarray, pos_weight: float | np.ndarray = 1.0) -> np.ndarray:
+def bce_logits_grad(
+    y: np.ndarray, z: np.ndarray, pos_weight: float | np.ndarray = 1.0
+) -> np.ndarray:
     y, z = f64(y), f64(z)
     return -pos_weight * y * sigmoid(-z) + (1 - y) * sigmoid(z)
 
@@ -60,7 +62,9 @@ def bce_probs(y: np.ndarray, p: np.ndarray, pos_weight: float | np.ndarray = 1.0
     return -(pos_weight * y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p))
 
 
-def bce_probs_grad(y: np.ndarray, p: np.ndarray, pos_weight: float | np.ndarray = 1.0) -> np.ndarray:
+def bce_probs_grad(
+    y: np.ndarray, p: np.ndarray, pos_weight: float | np.ndarray = 1.0
+) -> np.ndarray:
     y, p = f64(y), f64(p)
     return -pos_weight * y * _clamped_log_slope(p) + (1 - y) * _clamped_log_slope(1 - p)
 

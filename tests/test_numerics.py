@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
-from conftest import tolerance
 
 import losskit as lk
+import reference as ref
+from conftest import tolerance
 
 LOGITS = np.array([-1e4, -100.0, -30.0, -17.0, -1.0, 0.0, 1e-3, 1.0, 17.0, 30.0, 100.0, 1e4])
 PROBS = np.array([0.0, 1e-45, 1e-12, 0.3, 0.5, 1 - 2.0**-24, 1.0])
@@ -82,7 +82,8 @@ def test_bce_from_logits_stress_grid(backend, dtype):
     y, z = _grid(BINARY_LABELS, LOGITS, dtype)
     yy = backend.array(y, dtype)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.binary_crossentropy(yy, t, from_logits=True, reduction="none"),
         z,
         ref.bce_logits(_as_computed(y, dtype), _as_computed(z, dtype)),
@@ -97,7 +98,8 @@ def test_bce_from_logits_pos_weight(backend, dtype):
     pw = backend.array(pos_weight, dtype)
     w = _as_computed(pos_weight, dtype)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.binary_crossentropy(yy, t, from_logits=True, pos_weight=pw, reduction="none"),
         z,
         ref.bce_logits(_as_computed(y, dtype), _as_computed(z, dtype), w),
@@ -112,7 +114,8 @@ def test_bce_from_probabilities_stress_grid(backend, dtype):
     if backend.name in ("jax", "tensorflow"):  # XLA and TF may flush subnormal inputs to zero
         p_in = np.where(p_in < np.finfo(dtype).tiny, 0.0, p_in)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.binary_crossentropy(yy, t, reduction="none"),
         p,
         ref.bce_probs(_as_computed(y, dtype), p_in),
@@ -127,7 +130,8 @@ def test_sparse_cce_from_logits_stress_grid(backend, dtype, label_smoothing):
     target = ref.smooth(ref.one_hot(labels, 3), label_smoothing, 3)
     yy = backend.array(labels)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.sparse_categorical_crossentropy(
             yy, t, from_logits=True, label_smoothing=label_smoothing, reduction="none"
         ),
@@ -142,7 +146,8 @@ def test_dense_cce_from_logits_soft_targets(backend, dtype):
     yy = backend.array(target, dtype)
     t64 = _as_computed(target, dtype)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.categorical_crossentropy(yy, t, from_logits=True, reduction="none"),
         LOGIT_ROWS,
         ref.cce_logits(t64, _as_computed(LOGIT_ROWS, dtype)),
@@ -176,14 +181,20 @@ def test_cce_from_probabilities_stress_grid(backend, dtype):
     expected, expected_grad = ref.cce_probs(target, p_in), ref.cce_probs_grad(target, p_in)
     yy, hot = backend.array(labels), backend.array(target, dtype)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.sparse_categorical_crossentropy(yy, t, reduction="none"),
-        rows, expected, expected_grad,
+        rows,
+        expected,
+        expected_grad,
     )
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.categorical_crossentropy(hot, t, reduction="none"),
-        rows, expected, expected_grad,
+        rows,
+        expected,
+        expected_grad,
     )
 
 
@@ -191,7 +202,8 @@ def test_mse_extremes(backend, dtype):
     y, p = _grid(np.array([-1e4, 0.0, 1.0]), np.array([-1e4, -1.0, 0.0, 2.5, 1e4]), dtype)
     yy = backend.array(y, dtype)
     _check_value_and_grad(
-        backend, dtype,
+        backend,
+        dtype,
         lambda t: lk.mean_squared_error(yy, t, reduction="none"),
         p,
         ref.squared_error(_as_computed(y, dtype), _as_computed(p, dtype)),
@@ -209,16 +221,23 @@ def test_all_masked_batch_is_zero_with_zero_gradient(backend, dtype, reduction):
             labels, t, from_logits=True, ignore_index=-100, reduction=reduction
         ),
         "bce_mask": lambda t: lk.binary_crossentropy(
-            backend.array(np.ones((2, 3)), dtype), t, from_logits=True, mask=mask,
+            backend.array(np.ones((2, 3)), dtype),
+            t,
+            from_logits=True,
+            mask=mask,
             reduction=reduction,
         ),
         "mse_weight0": lambda t: lk.mean_squared_error(
-            backend.array(np.ones((2, 3)), dtype), t, sample_weight=backend.array(np.zeros(2), dtype),
+            backend.array(np.ones((2, 3)), dtype),
+            t,
+            sample_weight=backend.array(np.zeros(2), dtype),
             reduction=reduction,
         ),
     }
     for name, loss in losses.items():
-        expected = np.zeros((2,) if name == "sparse_ignore" else (2, 3)) if reduction == "none" else 0.0
+        expected = (
+            np.zeros((2,) if name == "sparse_ignore" else (2, 3)) if reduction == "none" else 0.0
+        )
         _check_value_and_grad(backend, dtype, loss, logits, expected, np.zeros_like(logits))
 
 
@@ -237,13 +256,17 @@ def test_half_inputs_compute_in_float32(backend, half):
     assert "float32" in str(out.dtype)
     expected = ref.cce_logits(ref.one_hot(labels, 5), z_in)
     np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=1e-6, atol=1e-6)
-    bce = lk.binary_crossentropy(backend.array((z > 0).astype(float), half), native, from_logits=True)
+    bce = lk.binary_crossentropy(
+        backend.array((z > 0).astype(float), half), native, from_logits=True
+    )
     assert "float32" in str(bce.dtype)
     expected_bce = ref.bce_logits((z > 0).astype(float), z_in).mean()
     np.testing.assert_allclose(backend.to_numpy(bce), expected_bce, rtol=1e-6)
     if backend.grad is not None:
         grad = backend.grad(
-            lambda t: lk.sparse_categorical_crossentropy(backend.array(labels), t, from_logits=True),
+            lambda t: lk.sparse_categorical_crossentropy(
+                backend.array(labels), t, from_logits=True
+            ),
             native,
         )
         expected_grad = ref.cce_logits_grad(ref.one_hot(labels, 5), z_in) / 6

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
-from conftest import get_backend, tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import losskit as lk
+import reference as ref
+from conftest import get_backend, tolerance
 
 REDUCTIONS = ["mean", "sum", "none", "sum_over_batch_size"]
 RNG = np.random.default_rng(1)
@@ -37,15 +37,18 @@ def test_sample_weight_and_mask(backend, dtype, reduction, weight_shape):
     weight = RNG.random(weight_shape) * 2
     mask = np.array([True, False, True, True])
     got = _bce(
-        backend, dtype,
+        backend,
+        dtype,
         sample_weight=backend.array(weight, dtype),
         mask=backend.array(mask),
         reduction=reduction,
     )
     expanded = weight.reshape(weight_shape + (1,) * (2 - len(weight_shape)))
     expected = ref.reduce(
-        ref.bce_logits(Y, Z.astype(dtype)), reduction,
-        weight=expanded.astype(dtype), valid=mask[:, None],
+        ref.bce_logits(Y, Z.astype(dtype)),
+        reduction,
+        weight=expanded.astype(dtype),
+        valid=mask[:, None],
     )
     np.testing.assert_allclose(backend.to_numpy(got), expected, **tolerance(dtype))
 
@@ -67,8 +70,13 @@ def test_ignore_index_with_class_weight(backend, dtype, reduction):
     labels = np.array([[0, 3, -1], [2, -1, 1]])
     class_weight = np.array([1.0, 2.0, 0.5, 3.0])
     got = lk.sparse_categorical_crossentropy(
-        backend.array(labels), backend.array(logits, dtype), from_logits=True, axis=1,
-        ignore_index=-1, class_weight=backend.array(class_weight, dtype), reduction=reduction,
+        backend.array(labels),
+        backend.array(logits, dtype),
+        from_logits=True,
+        axis=1,
+        ignore_index=-1,
+        class_weight=backend.array(class_weight, dtype),
+        reduction=reduction,
     )
     valid = labels != -1
     safe = np.where(valid, labels, 0)
@@ -112,7 +120,10 @@ def test_excluded_entries_never_reach_the_sum(backend):
     for reduction in ("mean", "sum", "none"):
         got = backend.to_numpy(
             lk.sparse_categorical_crossentropy(
-                backend.array(labels), backend.array(logits), from_logits=True, ignore_index=-1,
+                backend.array(labels),
+                backend.array(logits),
+                from_logits=True,
+                ignore_index=-1,
                 reduction=reduction,
             )
         )
@@ -171,7 +182,12 @@ def test_backends_agree_with_numpy(name, z, data):
     backend = get_backend(name)
     labels = data.draw(hnp.arrays(np.int64, z.shape[:1], elements=st.integers(-1, 2)))
     reduction = data.draw(st.sampled_from(REDUCTIONS))
-    kwargs = {"from_logits": True, "ignore_index": -1, "reduction": reduction, "label_smoothing": 0.1}
+    kwargs = {
+        "from_logits": True,
+        "ignore_index": -1,
+        "reduction": reduction,
+        "label_smoothing": 0.1,
+    }
     expected = lk.sparse_categorical_crossentropy(labels, z, **kwargs)
     got = lk.sparse_categorical_crossentropy(backend.array(labels), backend.array(z), **kwargs)
     np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-12, atol=1e-12)

@@ -6,10 +6,10 @@ import inspect
 
 import numpy as np
 import pytest
-import reference as ref
-from conftest import tolerance
 
 import losskit as lk
+import reference as ref
+from conftest import tolerance
 from losskit import ops
 
 API_SIGNATURES = {
@@ -85,7 +85,9 @@ def test_custom_elementwise_loss_on_every_backend(backend, dtype):
     y = np.array([[0.0, 1.0], [2.0, -1.0]])
     p = np.array([[0.5, 1.0], [0.0, 1.0]])
     got = test_abs_error(
-        backend.array(y, dtype), backend.array(p, dtype), scale=2.0,
+        backend.array(y, dtype),
+        backend.array(p, dtype),
+        scale=2.0,
         sample_weight=backend.array(np.array([1.0, 3.0]), dtype),
     )
     expected = ref.reduce(2 * np.abs(p - y), "mean", weight=np.array([[1.0], [3.0]]))
@@ -123,7 +125,14 @@ def test_custom_loss_signature_and_errors():
 
     params = inspect.signature(test_sig).parameters
     assert list(params) == [
-        "y_true", "y_pred", "margin", "axis", "sample_weight", "mask", "reduction", "normalizer",
+        "y_true",
+        "y_pred",
+        "margin",
+        "axis",
+        "sample_weight",
+        "mask",
+        "reduction",
+        "normalizer",
     ]
     assert test_sig.__doc__ == "Docstring kept."
     with pytest.raises(TypeError, match="unexpected keyword argument 'gamma'"):
@@ -169,8 +178,9 @@ def test_ops_against_float64(backend, dtype):
 def test_xlogy_one_hot_take_along_axis(backend, dtype):
     x = backend.array(np.array([0.0, 2.0, 0.0]), dtype)
     y = backend.array(np.array([0.0, 3.0, 5.0]), dtype)
-    np.testing.assert_allclose(backend.to_numpy(ops.xlogy(x, y)), [0.0, 2 * np.log(3.0), 0.0],
-                               **tolerance(dtype))
+    np.testing.assert_allclose(
+        backend.to_numpy(ops.xlogy(x, y)), [0.0, 2 * np.log(3.0), 0.0], **tolerance(dtype)
+    )
     hot = ops.one_hot(backend.array(np.array([2, 0])), 3)
     np.testing.assert_array_equal(backend.to_numpy(hot), np.eye(3)[[2, 0]])
     table = backend.array(np.arange(6.0).reshape(2, 3), dtype)
@@ -187,11 +197,15 @@ def test_ops_gradients_are_finite_at_the_edges(autodiff_backend):
     ):
         grad = b.to_numpy(b.grad(lambda t, fn=fn: _total(fn(t)), b.array(x)))
         np.testing.assert_allclose(grad, expected, rtol=1e-12, err_msg=name)
-    grad = b.to_numpy(b.grad(lambda t: _total(ops.xlogy(b.array(np.zeros(3)), t)), b.array(
-        np.array([0.0, 1.0, 2.0]))))
+    grad = b.to_numpy(
+        b.grad(
+            lambda t: _total(ops.xlogy(b.array(np.zeros(3)), t)), b.array(np.array([0.0, 1.0, 2.0]))
+        )
+    )
     np.testing.assert_array_equal(grad, np.zeros(3))
-    grad = b.to_numpy(b.grad(lambda t: _total(ops.clamped_log(t)), b.array(
-        np.array([0.0, 1e-30, 0.5]))))
+    grad = b.to_numpy(
+        b.grad(lambda t: _total(ops.clamped_log(t)), b.array(np.array([0.0, 1e-30, 0.5])))
+    )
     np.testing.assert_allclose(grad, [1e12, 1e12, 2.0], rtol=1e-12)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import reference as ref
 
 import losskit as lk
+import reference as ref
 
 RNG = np.random.default_rng(3)
 LOGITS = RNG.normal(size=(5, 4)) * 3
@@ -41,13 +41,16 @@ def test_jax_jit_grad_vmap():
     value, grad = jax.jit(jax.value_and_grad(loss))(logits)
     np.testing.assert_allclose(float(value), _expected_sparse(), rtol=1e-12)
     valid = (LABELS != -1)[:, None]
-    expected_grad = np.where(
-        valid, ref.cce_logits_grad(ref.one_hot(np.where(LABELS < 0, 0, LABELS), 4), LOGITS), 0
-    ) / valid.sum()
+    expected_grad = (
+        np.where(
+            valid, ref.cce_logits_grad(ref.one_hot(np.where(LABELS < 0, 0, LABELS), 4), LOGITS), 0
+        )
+        / valid.sum()
+    )
     np.testing.assert_allclose(np.asarray(grad), expected_grad, rtol=1e-10, atol=1e-14)
-    per_sample = jax.vmap(
-        lambda y, z: lk.binary_crossentropy(y, z, from_logits=True)
-    )(jnp.asarray(TARGETS), logits)
+    per_sample = jax.vmap(lambda y, z: lk.binary_crossentropy(y, z, from_logits=True))(
+        jnp.asarray(TARGETS), logits
+    )
     np.testing.assert_allclose(
         np.asarray(per_sample), ref.bce_logits(TARGETS, LOGITS).mean(axis=1), rtol=1e-12
     )
@@ -138,7 +141,10 @@ def test_torch_compile_fullgraph_in_subprocess():
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, str(script), "--inductor"],
-        capture_output=True, text=True, timeout=600, env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("ok ") == 8

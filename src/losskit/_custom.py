@@ -103,7 +103,9 @@ def _build(formula: Callable[..., Any], kind: str) -> Callable[..., Any]:
     ) -> Any:
         unknown = set(params) - allowed
         if unknown and not accepts_any:
-            raise TypeError(f"{formula.__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+            raise TypeError(
+                f"{formula.__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}"
+            )
         if kind == "elementwise" and axis != -1:
             raise TypeError(f"{formula.__name__}() is elementwise and takes no axis argument")
         check_reduction(reduction, normalizer)
@@ -133,8 +135,12 @@ def _build(formula: Callable[..., Any], kind: str) -> Callable[..., Any]:
                 f"kind={kind!r} formula must return the unreduced shape {expected}"
             )
         return reduce_loss(
-            backend, value, reduction=reduction, normalizer=normalizer,
-            sample_weight=sample_weight, mask=mask,
+            backend,
+            value,
+            reduction=reduction,
+            normalizer=normalizer,
+            sample_weight=sample_weight,
+            mask=mask,
         )
 
     wrapped.__name__ = formula.__name__

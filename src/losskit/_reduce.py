@@ -144,10 +144,8 @@ def _static_size(shape: tuple[Any, ...]) -> int | None:
     return math.prod(shape)
 
 
-def expand_to(
-    backend: ArrayAPIBackend, x: Any, shape: tuple[Any, ...], name: str
-) -> Any:
-    """Expand a weight or mask to the unreduced shape: prefix shapes on the right, else broadcast."""
+def expand_to(backend: ArrayAPIBackend, x: Any, shape: tuple[Any, ...], name: str) -> Any:
+    """Expand a weight or mask to the unreduced shape: a prefix on the right, else broadcast."""
     own = backend.shape(x)
     if own == shape:
         return x
@@ -182,6 +180,8 @@ def _mask_argument(
         if not (backend.is_integral(mask) or backend.is_floating(mask)):
             raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
         if checking and backend.any((mask != 0) & (mask != 1)):
-            raise ValueError("mask must be boolean (or hold only 0 and 1); use sample_weight for weights")
+            raise ValueError(
+                "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
+            )
         mask = mask != 0
     return expand_to(backend, mask, shape, "mask")

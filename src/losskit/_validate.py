@@ -126,7 +126,9 @@ def broadcast_shapes(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...] 
 
 def same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     """Shape equality where a dimension unknown while tracing (``None``) matches anything."""
-    return len(a) == len(b) and all(x == y or x is None or y is None for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x == y or x is None or y is None for x, y in zip(a, b, strict=True)
+    )
 
 
 def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]) -> None:
@@ -172,19 +174,16 @@ def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: st
     if backend.any((x < 0) | (x > 1)):
         xp = backend.xp
         low, high = backend.to_float(xp.min(x)), backend.to_float(xp.max(x))
-        raise ValueError(
-            f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}"
-        )
+        raise ValueError(f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
 
 
-FROM_LOGITS_HINT = (
-    ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
-)
+FROM_LOGITS_HINT = ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
 
 
 def check_probabilities(backend: ArrayAPIBackend, y_pred: Any) -> None:
-    check_unit_interval(backend, y_pred, "y_pred (probabilities, from_logits=False)",
-                        hint=FROM_LOGITS_HINT)
+    check_unit_interval(
+        backend, y_pred, "y_pred (probabilities, from_logits=False)", hint=FROM_LOGITS_HINT
+    )
 
 
 def check_distribution(backend: ArrayAPIBackend, y_pred: Any, tolerance: float) -> None:
@@ -225,4 +224,6 @@ def check_weights(backend: ArrayAPIBackend, w: Any, name: str) -> None:
     if backend.any(xp.isnan(w)):
         raise ValueError(f"{name} contains NaN")
     if backend.any(w < 0):
-        raise ValueError(f"{name} must be non-negative; got a minimum of {backend.to_float(xp.min(w)):g}")
+        raise ValueError(
+            f"{name} must be non-negative; got a minimum of {backend.to_float(xp.min(w)):g}"
+        )

@@ -8,8 +8,8 @@ conventions and are differentiable by the input framework's autodiff with finite
 >>> from losskit import ops
 >>> float(ops.softplus(np.array(-1000.0)))
 0.0
->>> float(ops.logsumexp(np.array([1000.0, 1000.0])) - 1000.0) == float(np.log(2.0))
-True
+>>> round(float(ops.logsumexp(np.array([1000.0, 1000.0]))), 6)
+1000.693147
 """
 
 from __future__ import annotations

@@ -21,7 +21,11 @@ WEIGHTS = torch.rand(6, dtype=torch.float64)
 
 CASES = {
     "sparse_logits": lambda z: lk.sparse_categorical_crossentropy(
-        LABELS, z, from_logits=True, ignore_index=-100, label_smoothing=0.1,
+        LABELS,
+        z,
+        from_logits=True,
+        ignore_index=-100,
+        label_smoothing=0.1,
         class_weight=torch.tensor([1.0, 2.0, 0.5, 1.5], dtype=torch.float64),
     ),
     "sparse_probs": lambda z: lk.sparse_categorical_crossentropy(
@@ -31,7 +35,10 @@ CASES = {
         torch.softmax(LOGITS, -1), z, from_logits=True, sample_weight=WEIGHTS
     ),
     "bce_logits": lambda z: lk.binary_crossentropy(
-        TARGETS, z, from_logits=True, pos_weight=torch.full((4,), 2.0, dtype=torch.float64),
+        TARGETS,
+        z,
+        from_logits=True,
+        pos_weight=torch.full((4,), 2.0, dtype=torch.float64),
         mask=WEIGHTS > 0.3,
     ),
     "bce_probs": lambda z: lk.binary_crossentropy(TARGETS, torch.sigmoid(z), reduction="sum"),

@@ -47,7 +47,9 @@ class ArrayAPIBackend:
         """Convert ``x`` (any array, list or scalar) to this library, on ``like``'s device."""
         if self.owns(x):
             return x
-        return self.xp.asarray(_to_numpy(x), device=self.xp.__array_namespace_info__().default_device())
+        return self.xp.asarray(
+            _to_numpy(x), device=self.xp.__array_namespace_info__().default_device()
+        )
 
     def is_tracing(self, x: Any) -> bool:
         """Whether ``x`` is a symbolic value being traced (value checks must be skipped)."""
@@ -63,7 +65,7 @@ class ArrayAPIBackend:
         return bool(self.xp.isdtype(x.dtype, "bool"))
 
     def compute_dtype(self, x: Any) -> Any:
-        """float64 stays float64; every other float (float16, bfloat16, float32) computes in float32."""
+        """float64 stays float64; float16, bfloat16 and float32 compute in float32."""
         if self.xp.finfo(x.dtype).bits >= 64:
             return self.xp.float64
         return self.xp.float32
@@ -77,7 +79,7 @@ class ArrayAPIBackend:
         return tuple(x.shape)
 
     def broadcast_like(self, x: Any, target: Any) -> Any:
-        """``x`` broadcast to ``target``'s shape (dynamic where the shape is only known at run time)."""
+        """``x`` broadcast to ``target``'s shape (dynamic where it is known only at run time)."""
         return self.xp.broadcast_to(x, target.shape)
 
     def any(self, condition: Any) -> bool:
@@ -108,7 +110,7 @@ class ArrayAPIBackend:
         return self.xp.exp(self.log_softmax(x, axis=axis))
 
     def softplus(self, x: Any) -> Any:
-        # logaddexp(x, 0) is exact in the tails and its derivative is sigmoid(x) everywhere, x = 0 included.
+        # logaddexp(x, 0) is exact in the tails; its derivative is sigmoid(x) everywhere, 0 included.
         return self.xp.logaddexp(x, self.xp.zeros_like(x))
 
     def log_sigmoid(self, x: Any) -> Any:
@@ -139,7 +141,7 @@ class ArrayAPIBackend:
         return self.xp.moveaxis(x, source, destination)
 
     def clamped_log(self, p: Any) -> Any:
-        """``max(log p, -100)`` whose slope is ``1 / max(p, 1e-12)``: finite at p = 0 and subnormal p."""
+        """``max(log p, -100)`` with slope ``1 / max(p, 1e-12)``: finite at p = 0 and subnormal p."""
         xp = self.xp
         fixed = self.stop_gradient(p)
         value = xp.maximum(xp.log(xp.maximum(fixed, PROB_FLOOR)), LOG_FLOOR)

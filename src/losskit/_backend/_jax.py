@@ -1,4 +1,4 @@
-"""JAX backend: ``jax.numpy`` is an array-API namespace; ``jax.nn`` supplies the fused primitives."""
+"""JAX backend: ``jax.numpy`` is an array-API namespace; ``jax.nn`` supplies fused primitives."""
 
 from __future__ import annotations
 
@@ -65,7 +65,9 @@ class JaxBackend(ArrayAPIBackend):
         return jax.nn.sigmoid(x)
 
     def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
-        return jax.nn.one_hot(labels, num_classes, dtype=dtype if dtype is not None else jnp.float32)
+        return jax.nn.one_hot(
+            labels, num_classes, dtype=dtype if dtype is not None else jnp.float32
+        )
 
     def clamped_log(self, p: Any) -> Any:
         return _clamped_log(p)

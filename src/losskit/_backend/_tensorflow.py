@@ -30,7 +30,6 @@ class TFNamespace:
     float64 = tf.float64
     int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
     uint8 = tf.uint8
-    bool = tf.bool
     e, pi, inf, nan = np.e, np.pi, np.inf, np.nan
 
     # creation
@@ -42,7 +41,9 @@ class TFNamespace:
         return out
 
     @staticmethod
-    def arange(start: Any, stop: Any = None, step: int = 1, dtype: Any = None, device: Any = None) -> Any:
+    def arange(
+        start: Any, stop: Any = None, step: int = 1, dtype: Any = None, device: Any = None
+    ) -> Any:
         if stop is None:
             start, stop = 0, start
         return tf.range(start, stop, step, dtype=dtype or tf.int64)
@@ -172,7 +173,9 @@ class TFNamespace:
 
     @staticmethod
     def where(condition: Any, x1: Any, x2: Any) -> Any:
-        if not isinstance(x1, tf.Tensor | tf.Variable) or not isinstance(x2, tf.Tensor | tf.Variable):
+        if not isinstance(x1, tf.Tensor | tf.Variable) or not isinstance(
+            x2, tf.Tensor | tf.Variable
+        ):
             x1, x2 = TFNamespace._pair(x1, x2)
         return tf.where(condition, x1, x2)
 
@@ -256,6 +259,7 @@ class TFNamespace:
         return tf.gather(x, indices, batch_dims=axis, axis=axis)
 
 
+TFNamespace.bool = tf.bool  # type: ignore[attr-defined]  # set here: it would shadow the builtin
 _TF_NAMESPACE = TFNamespace()
 
 

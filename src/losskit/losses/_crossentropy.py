@@ -14,8 +14,12 @@ from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, reduce_loss
 from .._registry import register
 
-_REFERENCE_BCE = "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.2; torch.nn.BCEWithLogitsLoss"
-_REFERENCE_CCE = "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.3; torch.nn.CrossEntropyLoss"
+_REFERENCE_BCE = (
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.2; torch.nn.BCEWithLogitsLoss"
+)
+_REFERENCE_CCE = (
+    "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.3; torch.nn.CrossEntropyLoss"
+)
 _SMOOTHING = "Szegedy et al., Rethinking the Inception Architecture (2016), label smoothing"
 
 
@@ -82,8 +86,12 @@ def binary_crossentropy(
     else:
         loss = backend.binary_crossentropy_probs(y_true, y_pred, pos_weight)
     return reduce_loss(
-        backend, loss, reduction=reduction, normalizer=normalizer,
-        sample_weight=sample_weight, mask=mask,
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
     )
 
 
@@ -164,8 +172,13 @@ def categorical_crossentropy(
     log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
     loss = -xp.sum(_times_log(backend, y_true, log_p), axis=-1)
     return reduce_loss(
-        backend, loss, reduction=reduction, normalizer=normalizer,
-        sample_weight=sample_weight, mask=mask, weight=weight,
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
+        weight=weight,
     )
 
 
@@ -217,13 +230,15 @@ def sparse_categorical_crossentropy(
     >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     >>> round(float(lk.sparse_categorical_crossentropy([0, -100], logits, from_logits=True,
     ...                                                ignore_index=-100)), 6)
-    0.240229
+    0.239545
     """
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
+    ):
         raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
@@ -248,10 +263,18 @@ def sparse_categorical_crossentropy(
             labels, backend.moveaxis(y_pred, axis, -1), label_smoothing
         )
     else:
-        loss = _sparse_from_probabilities(backend, labels, y_pred, axis, label_smoothing, checking, eps)
+        loss = _sparse_from_probabilities(
+            backend, labels, y_pred, axis, label_smoothing, checking, eps
+        )
     return reduce_loss(
-        backend, loss, reduction=reduction, normalizer=normalizer,
-        sample_weight=sample_weight, mask=mask, weight=weight, valid=valid,
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
+        weight=weight,
+        valid=valid,
     )
 
 
@@ -296,7 +319,7 @@ def _sparse_labels(
     shape = backend.shape(labels)
     if _validate.same_shape(shape, expected):
         return labels
-    if _validate.same_shape(shape, backend.shape(y_pred)[:axis] + (1,) + expected[axis:]):
+    if _validate.same_shape(shape, (*backend.shape(y_pred)[:axis], 1, *expected[axis:])):
         return backend.xp.squeeze(labels, axis=axis)
     raise ValueError(
         f"y_true of shape {shape} does not match y_pred of shape {backend.shape(y_pred)} with "

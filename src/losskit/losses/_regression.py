@@ -51,6 +51,10 @@ def mean_squared_error(
         _validate.check_no_nan(backend, y_pred, "y_pred")
     loss = backend.squared_error(y_true, y_pred)
     return reduce_loss(
-        backend, loss, reduction=reduction, normalizer=normalizer,
-        sample_weight=sample_weight, mask=mask,
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
     )

@@ -1,0 +1,24 @@
+"""Every docstring example in the package runs and prints what it says."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import losskit
+
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(losskit.__path__, prefix="losskit.")
+    if not m.name.split(".")[-1].startswith(("_torch", "_jax", "_tensorflow"))
+)
+
+
+@pytest.mark.parametrize("name", ["losskit", *MODULES])
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
