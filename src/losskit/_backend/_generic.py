@@ -110,7 +110,7 @@ class ArrayAPIBackend:
         return self.xp.exp(self.log_softmax(x, axis=axis))
 
     def softplus(self, x: Any) -> Any:
-        # logaddexp(x, 0) is exact in the tails; its derivative is sigmoid(x) everywhere, 0 included.
+        # logaddexp(x, 0): exact in the tails, derivative sigmoid(x) everywhere (0 included).
         return self.xp.logaddexp(x, self.xp.zeros_like(x))
 
     def log_sigmoid(self, x: Any) -> Any:
@@ -141,7 +141,7 @@ class ArrayAPIBackend:
         return self.xp.moveaxis(x, source, destination)
 
     def clamped_log(self, p: Any) -> Any:
-        """``max(log p, -100)`` with slope ``1 / max(p, 1e-12)``: finite at p = 0 and subnormal p."""
+        """``max(log p, -100)`` with slope ``1 / max(p, 1e-12)``: finite at p = 0 and subnormals."""
         xp = self.xp
         fixed = self.stop_gradient(p)
         value = xp.maximum(xp.log(xp.maximum(fixed, PROB_FLOOR)), LOG_FLOOR)
