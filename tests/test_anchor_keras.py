@@ -184,14 +184,16 @@ def test_categorical_crossentropy_channels_first_axis(dtype: str) -> None:
     y = np.moveaxis(rng.dirichlet(np.ones(4), (3, 2, 3)), -1, 1).astype(dtype)
     _assert_parity(
         lambda t: lk.categorical_crossentropy(y, t, from_logits=True, axis=1, reduction="none"),
-        lambda t: keras.losses.categorical_crossentropy(tf.constant(y), t, from_logits=True, axis=1),
+        lambda t: keras.losses.categorical_crossentropy(
+            tf.constant(y), t, from_logits=True, axis=1
+        ),
         z,
         dtype,
     )
 
 
 def test_channels_first_label_smoothing_documented_difference(dtype: str) -> None:
-    """Keras smooths with K = ``y_true.shape[-1]`` whatever ``axis`` is; losskit uses the class axis.
+    """Keras smooths with K = ``y_true.shape[-1]`` whatever ``axis`` is; losskit uses ``axis``.
 
     losskit with ``axis=1`` equals Keras on the same data moved channels-last.
     """

@@ -23,7 +23,6 @@ def _clamped_log_jvp(primals: Any, tangents: Any) -> Any:
 
 class JaxBackend(ArrayAPIBackend):
     name = "jax"
-    has_autodiff = True
 
     def __init__(self) -> None:
         super().__init__(jnp)

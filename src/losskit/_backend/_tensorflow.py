@@ -275,7 +275,6 @@ def _clamped_log(p: Any) -> Any:
 
 class TensorFlowBackend(ArrayAPIBackend):
     name = "tensorflow"
-    has_autodiff = True
 
     def __init__(self) -> None:
         super().__init__(_TF_NAMESPACE)

@@ -9,7 +9,7 @@ import array_api_compat.torch as compat
 import torch
 import torch.nn.functional as F
 
-from ._generic import ArrayAPIBackend, _to_numpy
+from ._generic import LOG_FLOOR, PROB_FLOOR, SLOPE_FLOOR, ArrayAPIBackend, _to_numpy
 
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
@@ -61,9 +61,28 @@ def _namespace() -> types.ModuleType:
 xp = _namespace()
 
 
+class _ClampedLog(torch.autograd.Function):
+    """``max(log p, -100)`` with derivative ``1 / max(p, 1e-12)``; the backward is itself
+    differentiable, so second derivatives (``gradgradcheck``, Hessians) are right too."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(p: Any) -> Any:
+        return torch.clamp_min(torch.log(torch.clamp_min(p, PROB_FLOOR)), LOG_FLOOR)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        (p,) = ctx.saved_tensors
+        return grad / torch.clamp_min(p, SLOPE_FLOOR)
+
+
 class TorchBackend(ArrayAPIBackend):
     name = "torch"
-    has_autodiff = True
 
     def __init__(self) -> None:
         super().__init__(xp)
@@ -125,6 +144,9 @@ class TorchBackend(ArrayAPIBackend):
 
     def take_along_axis(self, x: Any, indices: Any, axis: int = -1) -> Any:
         return torch.gather(x, axis, indices.long())
+
+    def clamped_log(self, p: Any) -> Any:
+        return _ClampedLog.apply(p)
 
     def moveaxis(self, x: Any, source: int, destination: int) -> Any:
         return torch.movedim(x, source, destination)
