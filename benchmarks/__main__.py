@@ -1,0 +1,131 @@
+"""Command line: ``python -m benchmarks [--quick] [--json PATH] [--only torch,jax,tf]``.
+
+Each framework's suite is imported on its own; a framework that is not installed is reported as
+skipped and the other suites still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._report import busy_warning, duration, load_average, metadata, table, write_json
+from ._suite import Row, run_case
+from ._timing import Settings
+
+SUITES = {
+    "torch": "benchmarks.torch_losses",
+    "jax": "benchmarks.jax_losses",
+    "tf": "benchmarks.tf_losses",
+}
+QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Forward+backward time of losskit's losses relative to native ones "
+        "(ratio = losskit / native; below 1 means losskit is faster).",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench-results.json"),
+        help="where to write the results (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke mode: tiny sizes, 2 repeats, 5 ms samples"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SUITES),
+        help="comma-separated suites to run (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=Settings.repeats,
+        help="timed pairs per case (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sample-s",
+        type=float,
+        default=Settings.sample_s,
+        help="target seconds per timed sample (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    unknown = set(args.only.split(",")) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s) {sorted(unknown)}; choose from {sorted(SUITES)}")
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def run_suite(name: str, quick: bool, settings: Settings, versions: dict[str, str]) -> list[Row]:
+    """Import one framework's suite and time its cases; raises ImportError if it is missing."""
+    module = importlib.import_module(SUITES[name])
+    rows = []
+    for case in module.cases(quick):
+        row = run_case(case, settings)
+        rows.append(row)
+        t = row.timing
+        print(
+            f"  {row.suite:15} {row.loss:20} checks {row.validation:6} "
+            f"native {duration(t.native_s):>10}  losskit {duration(t.losskit_s):>10}  "
+            f"ratio {t.ratio:.2f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    versions.update(module.versions())
+    return rows
+
+
+def run_all(
+    names: Sequence[str], quick: bool, settings: Settings
+) -> tuple[list[Row], dict[str, str], dict[str, str]]:
+    """Run the named suites; returns the rows, the skipped suites (with why) and versions."""
+    rows: list[Row] = []
+    skipped: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    for name in names:
+        print(f"suite {name}", file=sys.stderr, flush=True)
+        try:
+            rows.extend(run_suite(name, quick, settings, versions))
+        except ImportError as exc:
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+            print(f"  skipped: {skipped[name]}", file=sys.stderr, flush=True)
+    return rows, skipped, versions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected suites, print the table and write the JSON file."""
+    args = parse_args(argv)
+    settings = QUICK if args.quick else Settings(repeats=args.repeats, sample_s=args.sample_s)
+    start, load = time.perf_counter(), {"start": load_average()}
+    warning = busy_warning(load["start"])
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    rows, skipped, versions = run_all(args.only.split(","), args.quick, settings)
+    load["end"] = load_average()
+    print(table(rows) if rows else "no results")
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}")
+    print(
+        f"\nratio = losskit / native (median of {settings.repeats} alternating pairs; "
+        f"< 1 means losskit is faster); total {time.perf_counter() - start:.0f} s"
+    )
+    if warning:
+        print(warning)
+    write_json(args.json, rows, skipped, metadata(settings, args.quick, versions, load))
+    print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
