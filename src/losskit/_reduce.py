@@ -86,7 +86,7 @@ def _reduce_plain(
         return _safe_divide(backend, total, xp.sum(xp.ones_like(loss)))
     if size == 0:
         return total  # exactly 0, zero gradient
-    return xp.mean(loss)
+    return total / size
 
 
 def _reduce_weighted(

@@ -166,15 +166,16 @@ def check_float_prediction(backend: ArrayAPIBackend, y_pred: Any) -> None:
 
 # ---------------------------------------------------------------------- value checks
 def check_no_nan(backend: ArrayAPIBackend, x: Any, name: str) -> None:
-    if backend.any(backend.xp.isnan(x)):
+    if backend.has_nan(x):
         raise ValueError(f"{name} contains NaN")
 
 
 def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
-    if backend.any((x < 0) | (x > 1)):
-        xp = backend.xp
-        low, high = backend.to_float(xp.min(x)), backend.to_float(xp.max(x))
-        raise ValueError(f"{name} must lie in [0, 1]; got values in [{low:g}, {high:g}]{hint}")
+    bounds = backend.min_max(x)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1]; got values in [{bounds[0]:g}, {bounds[1]:g}]{hint}"
+        )
 
 
 FROM_LOGITS_HINT = ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
@@ -189,27 +190,24 @@ def check_probabilities(backend: ArrayAPIBackend, y_pred: Any) -> None:
 def check_distribution(backend: ArrayAPIBackend, y_pred: Any, tolerance: float) -> None:
     """Rows of a probability ``y_pred`` (class axis last) must sum to 1 within ``tolerance``."""
     xp = backend.xp
-    error = xp.abs(xp.sum(y_pred, axis=-1) - 1.0)
-    if backend.any(error > tolerance):
-        worst = backend.to_float(xp.max(error))
+    bounds = backend.min_max(xp.abs(xp.sum(y_pred, axis=-1) - 1.0))
+    if bounds is not None and bounds[1] > tolerance:
         raise ValueError(
             f"y_pred rows must sum to 1 over the class axis when from_logits=False; the largest "
-            f"deviation is {worst:g} (tolerance {tolerance:g}){FROM_LOGITS_HINT}"
+            f"deviation is {bounds[1]:g} (tolerance {tolerance:g}){FROM_LOGITS_HINT}"
         )
 
 
 def check_labels(backend: ArrayAPIBackend, labels: Any, num_classes: int, valid: Any) -> None:
     """Integer class indices in ``[0, num_classes)`` wherever ``valid`` (None: everywhere)."""
     xp = backend.xp
-    bad = (labels < 0) | (labels >= num_classes)
     if valid is not None:
-        bad = bad & valid
-    if backend.any(bad):
-        found = xp.where(bad, labels, xp.zeros_like(labels))
-        low, high = backend.to_float(xp.min(found)), backend.to_float(xp.max(found))
+        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    bounds = backend.min_max(labels)
+    if bounds is not None and (bounds[0] < 0 or bounds[1] >= num_classes):
         raise ValueError(
             f"y_true labels must be class indices in [0, {num_classes}) (or ignore_index); "
-            f"found labels in [{low:g}, {high:g}]"
+            f"found labels in [{bounds[0]:g}, {bounds[1]:g}]"
         )
 
 
@@ -220,10 +218,10 @@ def check_integer_valued(backend: ArrayAPIBackend, x: Any, name: str) -> None:
 
 
 def check_weights(backend: ArrayAPIBackend, w: Any, name: str) -> None:
-    xp = backend.xp
-    if backend.any(xp.isnan(w)):
+    bounds = backend.min_max(w)
+    if bounds is None:
+        return
+    if bounds[0] != bounds[0] or bounds[1] != bounds[1]:
         raise ValueError(f"{name} contains NaN")
-    if backend.any(w < 0):
-        raise ValueError(
-            f"{name} must be non-negative; got a minimum of {backend.to_float(xp.min(w)):g}"
-        )
+    if bounds[0] < 0:
+        raise ValueError(f"{name} must be non-negative; got a minimum of {bounds[0]:g}")

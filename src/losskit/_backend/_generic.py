@@ -84,6 +84,17 @@ class ArrayAPIBackend:
         """Host-side truth of ``any(condition)`` (used only by eager value checks)."""
         return bool(self.xp.any(condition))
 
+    def has_nan(self, x: Any) -> bool:
+        """Whether ``x`` holds a NaN: one reduction; the exact scan only if the sum is NaN."""
+        xp = self.xp
+        return bool(xp.isnan(xp.sum(x))) and self.any(xp.isnan(x))
+
+    def min_max(self, x: Any) -> tuple[float, float] | None:
+        """``(min, max)`` of ``x`` on the host (NaN if it holds one); None when ``x`` is empty."""
+        if any(d == 0 for d in self.shape(x)):
+            return None
+        return self.to_float(self.xp.min(x)), self.to_float(self.xp.max(x))
+
     def to_float(self, x: Any) -> float:
         return float(x)
 
@@ -151,14 +162,20 @@ class ArrayAPIBackend:
         return -(positive + (1.0 - y) * self.clamped_log(1.0 - p))
 
     def binary_crossentropy_logits(self, y: Any, z: Any, pos_weight: Any = None) -> Any:
-        """Elementwise ``pos_weight·y·softplus(-z) + (1 - y)·softplus(z)``.
+        """Elementwise ``w₊·y·softplus(-z) + (1 - y)·softplus(z)`` (``w₊ = 1`` without pos_weight).
 
-        Both terms are non-negative, so the sum has no cancellation: exact relative accuracy for
-        any label in [0, 1] and any logit, with gradient ``σ(z)(1 - y + pw·y) - pw·y``.
+        Written as a sum of non-negative terms, so there is no cancellation: exact relative
+        accuracy for any label in [0, 1] and any logit. Without ``pos_weight`` it is
+        ``(H(z) - y)·z + softplus(-|z|)`` with ``H`` the step function (½ at 0): one
+        transcendental, and autodiff gives the gradient ``σ(z) - y`` exactly, at z = 0 too.
         """
-        positive = y * self.softplus(-z)
-        if pos_weight is not None:
-            positive = positive * pos_weight
+        xp = self.xp
+        if pos_weight is None:
+            # |z| as sign(z)·z: sign has derivative 0 everywhere, whereas frameworks disagree on
+            # the derivative of abs at 0 (JAX: 1), which would break the gradient there.
+            sign = xp.sign(z)
+            return (0.5 * sign + 0.5 - y) * z + self.softplus(-sign * z)
+        positive = pos_weight * y * self.softplus(-z)
         return positive + (1.0 - y) * self.softplus(z)
 
     def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:

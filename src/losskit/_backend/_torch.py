@@ -51,6 +51,7 @@ def _namespace() -> types.ModuleType:
         maximum=_maximum,
         minimum=_minimum,
         where=torch.where,
+        sign=torch.sign,  # compat's sign indexes with a boolean mask, which vmap cannot batch
         clip=lambda x, min=None, max=None: torch.clamp(x, min, max),
         sum=_sum,
         mean=_mean,
@@ -79,6 +80,28 @@ class _ClampedLog(torch.autograd.Function):
     def backward(ctx: Any, grad: Any) -> Any:
         (p,) = ctx.saved_tensors
         return grad / torch.clamp_min(p, SLOPE_FLOOR)
+
+
+class _BinaryCrossentropyLogits(torch.autograd.Function):
+    """The generic exact form ``(H(z) - y)·z + softplus(-|z|)`` computed in place, with the fused
+    backward ``(σ(z) - y)·g``, instead of autograd's chain of a dozen.
+
+    Old-style (``forward(ctx, ...)``): ``apply`` then skips the per-call signature binding that
+    ``setup_context`` functions pay. functorch transforms take the generic formula instead.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, y: Any, z: Any) -> Any:
+        ctx.save_for_backward(y, z)
+        loss = torch.sign(z).mul_(0.5).add_(0.5).sub_(y).mul_(z)
+        return loss.add_(F.softplus(torch.abs(z).neg_()))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        y, z = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: stay out-of-place
+            return None, (torch.sigmoid(z) - y) * grad
+        return None, torch.sigmoid(z).sub_(y).mul_(grad)
 
 
 class TorchBackend(ArrayAPIBackend):
@@ -148,7 +171,25 @@ class TorchBackend(ArrayAPIBackend):
     def clamped_log(self, p: Any) -> Any:
         return _ClampedLog.apply(p)
 
+    def binary_crossentropy_logits(self, y: Any, z: Any, pos_weight: Any = None) -> Any:
+        if pos_weight is not None or y.requires_grad or _is_functorch_wrapped(z):
+            return super().binary_crossentropy_logits(y, z, pos_weight)
+        return _BinaryCrossentropyLogits.apply(y, z)
+
+    def squared_error(self, y: Any, p: Any) -> Any:
+        if y.shape != p.shape:
+            return super().squared_error(y, p)
+        return F.mse_loss(p, y, reduction="none")  # fused forward and backward kernels
+
+    def min_max(self, x: Any) -> tuple[float, float] | None:
+        if x.numel() == 0:
+            return None
+        low, high = torch.aminmax(x)
+        return tuple(torch.stack([low, high]).tolist())  # one host transfer
+
     def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        if source % x.ndim == destination % x.ndim:
+            return x
         return torch.movedim(x, source, destination)
 
     def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
