@@ -18,7 +18,7 @@ def prediction(y_pred: Any) -> tuple[ArrayAPIBackend, Any, float]:
     backend = backend_of(y_pred)
     y_pred = backend.asarray(y_pred, y_pred)
     _validate.check_float_prediction(backend, y_pred)
-    eps = float(backend.xp.finfo(y_pred.dtype).eps)
+    eps = backend.eps(y_pred.dtype)
     return backend, backend.astype(y_pred, backend.compute_dtype(y_pred)), eps
 
 

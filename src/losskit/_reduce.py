@@ -58,7 +58,9 @@ def reduce_loss(
     loss itself, already on the backend with ``loss``'s shape.
     """
     shape = backend.shape(loss)
-    checking = _validate.checking_values(backend, loss)
+    checking = (sample_weight is not None or mask is not None) and _validate.checking_values(
+        backend, loss
+    )
     if sample_weight is not None:
         sample_weight = _weight_argument(backend, sample_weight, loss, shape, checking)
         weight = sample_weight if weight is None else weight * sample_weight

@@ -30,6 +30,7 @@ class ArrayAPIBackend:
         self.xp = xp
         #: dtype of class indices handed to the gather primitives
         self.index_dtype = xp.int64
+        self._eps: dict[Any, float] = {}
         if name is not None:
             self.name = name
 
@@ -45,9 +46,8 @@ class ArrayAPIBackend:
         """Convert ``x`` (any array, list or scalar) to this library, on ``like``'s device."""
         if self.owns(x):
             return x
-        return self.xp.asarray(
-            _to_numpy(x), device=self.xp.__array_namespace_info__().default_device()
-        )
+        device = getattr(like, "device", None) if self.owns(like) else None
+        return self.xp.asarray(_to_numpy(x), device=device)
 
     def is_tracing(self, x: Any) -> bool:
         """Whether ``x`` is a symbolic value being traced (value checks must be skipped)."""
@@ -67,6 +67,13 @@ class ArrayAPIBackend:
         if self.xp.finfo(x.dtype).bits >= 64:
             return self.xp.float64
         return self.xp.float32
+
+    def eps(self, dtype: Any) -> float:
+        """Machine epsilon of a float dtype of this library (cached)."""
+        value = self._eps.get(dtype)
+        if value is None:
+            value = self._eps[dtype] = float(self.xp.finfo(dtype).eps)
+        return value
 
     def astype(self, x: Any, dtype: Any) -> Any:
         if x.dtype == dtype:

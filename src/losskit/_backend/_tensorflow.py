@@ -37,8 +37,7 @@ class TFNamespace:
     def asarray(x: Any, dtype: Any = None, device: Any = None, copy: Any = None) -> Any:
         if isinstance(x, tf.Variable):
             x = tf.convert_to_tensor(x)
-        out = tf.convert_to_tensor(x) if dtype is None else tf.convert_to_tensor(x, dtype=dtype)
-        return out
+        return tf.convert_to_tensor(x) if dtype is None else tf.convert_to_tensor(x, dtype=dtype)
 
     @staticmethod
     def arange(
