@@ -120,7 +120,10 @@ class TorchBackend(ArrayAPIBackend):
     def asarray(self, x: Any, like: Any) -> Any:
         if isinstance(x, torch.Tensor):
             return x.to(like.device)
-        return torch.as_tensor(_to_numpy(x), device=like.device)
+        array = _to_numpy(x)
+        if not array.flags.writeable:  # e.g. a JAX array's host view: torch wants its own copy
+            array = array.copy()
+        return torch.as_tensor(array, device=like.device)
 
     def is_tracing(self, x: Any) -> bool:
         return torch.compiler.is_compiling() or _is_functorch_wrapped(x)
