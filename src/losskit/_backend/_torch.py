@@ -14,20 +14,17 @@ from ._generic import LOG_FLOOR, PROB_FLOOR, SLOPE_FLOOR, ArrayAPIBackend, _to_n
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
-def _maximum(x1: Any, x2: Any) -> Any:
-    if not isinstance(x2, torch.Tensor):
-        return torch.clamp_min(x1, x2)
-    if not isinstance(x1, torch.Tensor):
-        return torch.clamp_min(x2, x1)
-    return torch.maximum(x1, x2)
+def _scalar_friendly(binary: Any, clamp: Any) -> Any:
+    """An elementwise max/min that sends a Python-scalar operand to ``clamp`` (commutative)."""
 
+    def apply(x1: Any, x2: Any) -> Any:
+        if not isinstance(x2, torch.Tensor):
+            return clamp(x1, x2)
+        if not isinstance(x1, torch.Tensor):
+            return clamp(x2, x1)
+        return binary(x1, x2)
 
-def _minimum(x1: Any, x2: Any) -> Any:
-    if not isinstance(x2, torch.Tensor):
-        return torch.clamp_max(x1, x2)
-    if not isinstance(x1, torch.Tensor):
-        return torch.clamp_max(x2, x1)
-    return torch.minimum(x1, x2)
+    return apply
 
 
 def _sum(x: Any, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Any:
@@ -48,8 +45,8 @@ def _namespace() -> types.ModuleType:
     ns = types.ModuleType("losskit._torch_namespace")
     ns.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
     ns.__dict__.update(
-        maximum=_maximum,
-        minimum=_minimum,
+        maximum=_scalar_friendly(torch.maximum, torch.clamp_min),
+        minimum=_scalar_friendly(torch.minimum, torch.clamp_max),
         where=torch.where,
         sign=torch.sign,  # compat's sign indexes with a boolean mask, which vmap cannot batch
         clip=lambda x, min=None, max=None: torch.clamp(x, min, max),
