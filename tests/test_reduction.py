@@ -191,3 +191,32 @@ def test_backends_agree_with_numpy(name, z, data):
     expected = lk.sparse_categorical_crossentropy(labels, z, **kwargs)
     got = lk.sparse_categorical_crossentropy(backend.array(labels), backend.array(z), **kwargs)
     np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "sum_over_batch_size"])
+def test_fused_reductions_match_the_unreduced_path(autodiff_backend, reduction):
+    """Kernels that reduce while computing (no weights or masks) give the contract's numbers."""
+    b = autodiff_backend
+    labels = b.array(np.array([0, 2, 1, 1]))
+    scale = 1.0 if reduction == "sum" else 1.0 / Z.size
+    losses = {
+        "bce": (
+            lambda t, **kw: lk.binary_crossentropy(b.array(Y), t, from_logits=True, **kw),
+            ref.bce_logits_grad(Y, Z) * scale,
+        ),
+        "mse": (
+            lambda t, **kw: lk.mean_squared_error(b.array(Y), t, **kw),
+            ref.squared_error_grad(Y, Z) * scale,
+        ),
+        "scce": (
+            lambda t, **kw: lk.sparse_categorical_crossentropy(labels, t, from_logits=True, **kw),
+            ref.cce_logits_grad(ref.one_hot([0, 2, 1, 1], 3), Z)
+            * (1.0 if reduction == "sum" else 0.25),
+        ),
+    }
+    for name, (loss, expected_grad) in losses.items():
+        fused = loss(b.array(Z), reduction=reduction)
+        unfused = loss(b.array(Z), reduction=reduction, sample_weight=b.array(np.ones(4)))
+        np.testing.assert_allclose(b.to_numpy(fused), b.to_numpy(unfused), rtol=1e-12, err_msg=name)
+        grad = b.grad(lambda t, loss=loss: loss(t, reduction=reduction), b.array(Z))
+        np.testing.assert_allclose(b.to_numpy(grad), expected_grad, rtol=1e-12, err_msg=name)

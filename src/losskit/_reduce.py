@@ -40,6 +40,31 @@ def check_reduction(reduction: Any, normalizer: Any) -> None:
         raise ValueError(f"normalizer must be a non-negative number; got {normalizer}")
 
 
+def fused_reduction(
+    backend: ArrayAPIBackend,
+    y_pred: Any,
+    reduction: str,
+    normalizer: Any = None,
+    sample_weight: Any = None,
+    mask: Any = None,
+    *loss_weights: Any,
+) -> str:
+    """The reduction a primitive may apply while it computes: ``"mean"`` or ``"sum"`` when the
+    unreduced loss would only be averaged or summed as it is (no weights, masks, exclusions or
+    normalizer, and a static shape); ``"none"`` otherwise, and the loss calls :func:`reduce_loss`.
+
+    ``loss_weights`` are the loss's own options that weight or exclude entries (``class_weight``,
+    ``ignore_index``, ``pos_weight``...): any that is set prevents the fusion.
+    """
+    if reduction == "none" or normalizer is not None or sample_weight is not None:
+        return "none"
+    if mask is not None or any(w is not None for w in loss_weights):
+        return "none"
+    if _static_size(backend.shape(y_pred)) is None:
+        return "none"
+    return "sum" if reduction == "sum" else "mean"  # sum_over_batch_size: nothing masked
+
+
 def reduce_loss(
     backend: ArrayAPIBackend,
     loss: Any,
@@ -75,6 +100,8 @@ def reduce_loss(
 def _reduce_plain(
     backend: ArrayAPIBackend, loss: Any, shape: tuple[Any, ...], reduction: str, normalizer: Any
 ) -> Any:
+    if normalizer is None and _static_size(shape) is not None:
+        return backend.reduce_all(loss, "mean" if reduction == "sum_over_batch_size" else reduction)
     xp = backend.xp
     if reduction == "none":
         return loss
@@ -83,12 +110,7 @@ def _reduce_plain(
         return total
     if normalizer is not None:
         return _safe_divide(backend, total, normalizer)
-    size = _static_size(shape)
-    if size is None:
-        return _safe_divide(backend, total, xp.sum(xp.ones_like(loss)))
-    if size == 0:
-        return total  # exactly 0, zero gradient
-    return total / size
+    return _safe_divide(backend, total, xp.sum(xp.ones_like(loss)))  # size known at run time
 
 
 def _reduce_weighted(

@@ -43,6 +43,8 @@ CASES = {
     ),
     "bce_probs": lambda z: lk.binary_crossentropy(TARGETS, torch.sigmoid(z), reduction="sum"),
     "mse": lambda z: lk.mean_squared_error(TARGETS, z, normalizer=10.0),
+    "bce_logits_fused": lambda z: lk.binary_crossentropy(TARGETS, z, from_logits=True),
+    "mse_fused": lambda z: lk.mean_squared_error(TARGETS, z, reduction="sum"),
 }
 
 

@@ -7,6 +7,7 @@ standard so that it runs on ``array_api_strict`` (the purity check) and on any c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,21 @@ class ArrayAPIBackend:
     def to_float(self, x: Any) -> float:
         return float(x)
 
+    def reduce_all(self, loss: Any, reduction: str) -> Any:
+        """The unweighted reductions of the contract over a statically shaped ``loss``.
+
+        ``"none"``: ``loss``; ``"sum"``: ``Σℓ``; ``"mean"``: ``Σℓ / size``, exactly 0 (with a zero
+        gradient) when ``loss`` is empty. Primitives that take ``reduction=`` end with this, and
+        framework kernels that reduce while they compute override them with the same meaning.
+        """
+        if reduction == "none":
+            return loss
+        total = self.xp.sum(loss)
+        size = math.prod(self.shape(loss))
+        if reduction == "sum" or size == 0:
+            return total
+        return total / size
+
     # ------------------------------------------------------------------ autodiff helpers
     def stop_gradient(self, x: Any) -> Any:
         return x
@@ -168,7 +184,9 @@ class ArrayAPIBackend:
             positive = positive * pos_weight
         return -(positive + (1.0 - y) * self.clamped_log(1.0 - p))
 
-    def binary_crossentropy_logits(self, y: Any, z: Any, pos_weight: Any = None) -> Any:
+    def binary_crossentropy_logits(
+        self, y: Any, z: Any, pos_weight: Any = None, reduction: str = "none"
+    ) -> Any:
         """Elementwise ``w₊·y·softplus(-z) + (1 - y)·softplus(z)`` (``w₊ = 1`` without pos_weight).
 
         Written as a sum of non-negative terms, so there is no cancellation: exact relative
@@ -181,22 +199,28 @@ class ArrayAPIBackend:
             # |z| as sign(z)·z: sign has derivative 0 everywhere, whereas frameworks disagree on
             # the derivative of abs at 0 (JAX: 1), which would break the gradient there.
             sign = xp.sign(z)
-            return (0.5 * sign + 0.5 - y) * z + self.softplus(-sign * z)
-        positive = pos_weight * y * self.softplus(-z)
-        return positive + (1.0 - y) * self.softplus(z)
+            loss = (0.5 * sign + 0.5 - y) * z + self.softplus(-sign * z)
+        else:
+            loss = pos_weight * y * self.softplus(-z) + (1.0 - y) * self.softplus(z)
+        return self.reduce_all(loss, reduction)
 
-    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+    def sparse_crossentropy_logits(
+        self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
+    ) -> Any:
         """``logsumexp(z) - (1-ε) z_y - ε mean(z)`` over the last axis; labels are valid indices."""
         xp = self.xp
         lse = self.logsumexp(logits, axis=-1)
         picked = self.take_along_axis(logits, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
         if label_smoothing == 0.0:
-            return lse - picked
-        return lse - (1.0 - label_smoothing) * picked - label_smoothing * xp.mean(logits, axis=-1)
+            loss = lse - picked
+        else:
+            smooth = label_smoothing * xp.mean(logits, axis=-1)
+            loss = lse - (1.0 - label_smoothing) * picked - smooth
+        return self.reduce_all(loss, reduction)
 
-    def squared_error(self, y: Any, p: Any) -> Any:
+    def squared_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
         diff = p - y
-        return diff * diff
+        return self.reduce_all(diff * diff, reduction)
 
 
 def _squeeze(xp: Any, x: Any, axis: int | None, ndim: int) -> Any:

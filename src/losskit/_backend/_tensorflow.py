@@ -349,7 +349,10 @@ class TensorFlowBackend(ArrayAPIBackend):
     def clamped_log(self, p: Any) -> Any:
         return _clamped_log(p)
 
-    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+    def sparse_crossentropy_logits(
+        self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
+    ) -> Any:
         if label_smoothing != 0.0:
-            return super().sparse_crossentropy_logits(labels, logits, label_smoothing)
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return self.reduce_all(loss, reduction)

@@ -85,24 +85,31 @@ class _BinaryCrossentropyLogits(torch.autograd.Function):
     instead of autograd's chain of a dozen kernels.
 
     Old-style (``forward(ctx, ...)``): ``apply`` then skips the per-call signature binding that
-    ``setup_context`` functions pay. functorch transforms take the generic formula instead.
+    ``setup_context`` functions pay. Traced calls (functorch transforms, torch.compile) take the
+    generic formula instead.
     """
 
     @staticmethod
-    def forward(ctx: Any, y: Any, z: Any) -> Any:
+    def forward(ctx: Any, y: Any, z: Any, reduction: str) -> Any:
         sign = torch.sign(z)
         coefficient = (sign * 0.5).add_(0.5).sub_(y)  # H(z) - y, H(0) = 1/2
         negative_abs = torch.abs(z).neg_()
         ctx.save_for_backward(sign, coefficient, negative_abs)
-        return (coefficient * z).add_(F.softplus(negative_abs))
+        ctx.scale = 1.0 / z.numel() if reduction == "mean" else 1.0
+        loss = (coefficient * z).add_(F.softplus(negative_abs))
+        if reduction == "none":
+            return loss
+        return loss.sum() * ctx.scale
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         sign, coefficient, negative_abs = ctx.saved_tensors
         slope = torch.addcmul(coefficient, sign, torch.sigmoid(negative_abs), value=-1.0)
+        if ctx.scale != 1.0:
+            grad = grad * ctx.scale
         if torch.is_grad_enabled():  # double backward: stay out of place
-            return None, slope * grad
-        return None, slope.mul_(grad)
+            return None, slope * grad, None
+        return None, slope.mul_(grad), None
 
 
 class TorchBackend(ArrayAPIBackend):
@@ -175,15 +182,19 @@ class TorchBackend(ArrayAPIBackend):
     def clamped_log(self, p: Any) -> Any:
         return _ClampedLog.apply(p)
 
-    def binary_crossentropy_logits(self, y: Any, z: Any, pos_weight: Any = None) -> Any:
-        if pos_weight is not None or y.requires_grad or _is_functorch_wrapped(z):
-            return super().binary_crossentropy_logits(y, z, pos_weight)
-        return _BinaryCrossentropyLogits.apply(y, z)
+    def binary_crossentropy_logits(
+        self, y: Any, z: Any, pos_weight: Any = None, reduction: str = "none"
+    ) -> Any:
+        # traced (torch.compile fuses the generic formula itself; functorch needs it) or weighted
+        generic = pos_weight is not None or y.requires_grad or self.is_tracing(z)
+        if generic or z.numel() == 0:
+            return super().binary_crossentropy_logits(y, z, pos_weight, reduction)
+        return _BinaryCrossentropyLogits.apply(y, z, reduction)
 
-    def squared_error(self, y: Any, p: Any) -> Any:
-        if y.shape != p.shape:
-            return super().squared_error(y, p)
-        return F.mse_loss(p, y, reduction="none")  # fused forward and backward kernels
+    def squared_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
+        if y.shape != p.shape or p.numel() == 0:
+            return super().squared_error(y, p, reduction)
+        return F.mse_loss(p, y, reduction=reduction)  # fused forward and backward kernels
 
     def min_max(self, x: Any) -> tuple[float, float] | None:
         if x.numel() == 0:
@@ -196,9 +207,13 @@ class TorchBackend(ArrayAPIBackend):
             return x
         return torch.movedim(x, source, destination)
 
-    def sparse_crossentropy_logits(self, labels: Any, logits: Any, label_smoothing: float) -> Any:
+    def sparse_crossentropy_logits(
+        self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
+    ) -> Any:
+        if logits.numel() == 0:
+            return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
         if logits.ndim > 2:
             logits = torch.movedim(logits, -1, 1)
         return F.cross_entropy(
-            logits, labels.long(), reduction="none", label_smoothing=label_smoothing
+            logits, labels.long(), reduction=reduction, label_smoothing=label_smoothing
         )

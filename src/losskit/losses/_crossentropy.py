@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
-from .._reduce import check_reduction, reduce_loss
+from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
 
 _REFERENCE_BCE = (
@@ -82,7 +82,10 @@ def binary_crossentropy(
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        loss = backend.binary_crossentropy_logits(y_true, y_pred, pos_weight)
+        fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+        loss = backend.binary_crossentropy_logits(y_true, y_pred, pos_weight, fused)
+        if fused != "none":
+            return loss
     else:
         loss = backend.binary_crossentropy_probs(y_true, y_pred, pos_weight)
     return reduce_loss(
@@ -259,9 +262,14 @@ def sparse_categorical_crossentropy(
         )
         weight = _gather_vector(backend, class_weight, labels)
     if from_logits:
-        loss = backend.sparse_crossentropy_logits(
-            labels, backend.moveaxis(y_pred, axis, -1), label_smoothing
+        fused = fused_reduction(
+            backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
         )
+        loss = backend.sparse_crossentropy_logits(
+            labels, backend.moveaxis(y_pred, axis, -1), label_smoothing, fused
+        )
+        if fused != "none":
+            return loss
     else:
         loss = _sparse_from_probabilities(
             backend, labels, y_pred, axis, label_smoothing, checking, eps

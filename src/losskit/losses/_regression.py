@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _inputs, _validate
-from .._reduce import check_reduction, reduce_loss
+from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
 
 
@@ -49,6 +49,9 @@ def mean_squared_error(
     if _validate.checking_values(backend, y_pred):
         _validate.check_no_nan(backend, y_true, "y_true")
         _validate.check_no_nan(backend, y_pred, "y_pred")
+    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    if fused != "none":
+        return backend.squared_error(y_true, y_pred, fused)
     loss = backend.squared_error(y_true, y_pred)
     return reduce_loss(
         backend,
