@@ -118,6 +118,7 @@ class TFNamespace:
     sign = staticmethod(tf.sign)
     tanh = staticmethod(tf.tanh)
     cosh = staticmethod(tf.cosh)
+    sinh = staticmethod(tf.sinh)
     sin = staticmethod(tf.sin)
     cos = staticmethod(tf.cos)
     floor = staticmethod(tf.floor)
