@@ -88,19 +88,30 @@ class ArrayAPIBackend:
         """``x`` broadcast to ``target``'s shape (dynamic where it is known only at run time)."""
         return self.xp.broadcast_to(x, target.shape)
 
+    # Host reads, used only by the eager value checks. A traced value (an argument being
+    # differentiated or compiled while y_pred is concrete) cannot be read: it passes unchecked.
     def any(self, condition: Any) -> bool:
-        """Host-side truth of ``any(condition)`` (used only by eager value checks)."""
-        return bool(self.xp.any(condition))
+        """Host-side truth of ``any(condition)``; False for a traced value."""
+        return not self.is_tracing(condition) and self._host_any(condition)
 
     def has_nan(self, x: Any) -> bool:
         """Whether ``x`` holds a NaN: one reduction; the exact scan only if the sum is NaN."""
+        if self.is_tracing(x):
+            return False
         xp = self.xp
-        return bool(xp.isnan(xp.sum(x))) and self.any(xp.isnan(x))
+        return bool(xp.isnan(xp.sum(x))) and self._host_any(xp.isnan(x))
 
     def min_max(self, x: Any) -> tuple[float, float] | None:
-        """``(min, max)`` of ``x`` on the host (NaN if it holds one); None when ``x`` is empty."""
-        if any(d == 0 for d in self.shape(x)):
+        """``(min, max)`` of ``x`` on the host (NaN if it holds one); None when ``x`` is empty
+        or traced."""
+        if self.is_tracing(x) or any(d == 0 for d in self.shape(x)):
             return None
+        return self._host_min_max(x)
+
+    def _host_any(self, condition: Any) -> bool:
+        return bool(self.xp.any(condition))
+
+    def _host_min_max(self, x: Any) -> tuple[float, float]:
         return self.to_float(self.xp.min(x)), self.to_float(self.xp.max(x))
 
     def to_float(self, x: Any) -> float:

@@ -311,7 +311,7 @@ class TensorFlowBackend(ArrayAPIBackend):
     def broadcast_like(self, x: Any, target: Any) -> Any:
         return tf.broadcast_to(x, tf.shape(target))
 
-    def any(self, condition: Any) -> bool:
+    def _host_any(self, condition: Any) -> bool:
         return bool(tf.reduce_any(condition))
 
     def stop_gradient(self, x: Any) -> Any:

@@ -147,7 +147,7 @@ class TorchBackend(ArrayAPIBackend):
     def astype(self, x: Any, dtype: Any) -> Any:
         return x if x.dtype == dtype else x.to(dtype)
 
-    def any(self, condition: Any) -> bool:
+    def _host_any(self, condition: Any) -> bool:
         return bool(torch.any(condition))
 
     def stop_gradient(self, x: Any) -> Any:
@@ -196,9 +196,7 @@ class TorchBackend(ArrayAPIBackend):
             return super().squared_error(y, p, reduction)
         return F.mse_loss(p, y, reduction=reduction)  # fused forward and backward kernels
 
-    def min_max(self, x: Any) -> tuple[float, float] | None:
-        if x.numel() == 0:
-            return None
+    def _host_min_max(self, x: Any) -> tuple[float, float]:
         low, high = torch.aminmax(x)
         return tuple(torch.stack([low, high]).tolist())  # one host transfer
 

@@ -678,23 +678,53 @@ def tweedie(
             low = backend.min_max(y_true)
             if low is not None and low[0] <= 0:
                 raise ValueError("y_true must be positive for power=2 (the Gamma deviance)")
-    positive = y_true > 0
-    log_y = xp.log(xp.where(positive, y_true, xp.ones_like(y_true)))
-    log_mu = xp.log(y_pred)
-    a, b = 1.0 - power, 2.0 - power
-    if power == 1.0:
-        half = y_true * (log_y - log_mu) - y_true + y_pred
-    elif power == 2.0:
-        half = log_mu - log_y + y_true / y_pred - 1.0
-    elif power < 1.5:  # stable towards p = 1
-        bracket = (xp.expm1(a * log_y) - xp.expm1(a * log_mu)) / a - xp.exp(a * log_mu)
-        half = y_true / b * bracket + xp.exp(b * log_mu) / b
-    else:  # stable towards p = 2
-        y_b = xp.where(positive, xp.exp(b * log_y), xp.zeros_like(y_true))
-        expm1_y = xp.where(positive, xp.expm1(b * log_y), -xp.ones_like(y_true))
-        half = (xp.expm1(b * log_mu) - expm1_y) / b - y_b / (1.0 - b)
-        half = half + y_true * xp.exp(a * log_mu) / (1.0 - b)
+    half = _tweedie_half_deviance(xp, y_true, y_pred, power)
     return _reduce(backend, 2.0 * half, sample_weight, mask, reduction, normalizer)
+
+
+_TWEEDIE_SERIES_RADIUS = 0.5
+_TWEEDIE_SERIES_TERMS = 60  # 0.5**60 ≈ 1e-18: float64-exact inside the radius
+
+
+def _tweedie_half_deviance(xp: Any, y: Any, mu: Any, power: float) -> Any:
+    """Half the unit deviance, relatively exact for every p in [1, 2] and every μ > 0.
+
+    With ``u = μ/y - 1`` it is ``y^{2-p} g(u)``, ``g(u) = ∫₀ᵘ t (1+t)^{-p} dt``
+    ``= expm1((2-p)w)/(2-p) - expm1((1-p)w)/(1-p)``, ``w = log1p(u)``: no division by a vanishing
+    ``1 - p`` or ``2 - p`` (the Poisson and Gamma limits are its p → 1, 2 values). The two terms
+    share their first order, so for ``|u| < 1/2`` ``g`` is summed as its power series instead. A
+    zero ``y`` (p < 2) gives ``μ^{2-p}/(2-p)``.
+    """
+    positive = y > 0
+    safe_y = xp.where(positive, y, xp.ones_like(y))
+    u = (mu - safe_y) / safe_y
+    near = _abs(xp, u) < _TWEEDIE_SERIES_RADIUS
+    series = _tweedie_series(xp, xp.where(near, u, xp.zeros_like(u)), power)
+    w = xp.log1p(xp.where(near, xp.ones_like(u), u))
+    closed = _expm1_ratio(xp, 2.0 - power, w) - _expm1_ratio(xp, 1.0 - power, w)
+    g = xp.where(near, series, closed)
+    scaled = xp.exp((2.0 - power) * xp.log(safe_y)) * g
+    if power == 2.0:
+        return scaled
+    at_zero = xp.exp((2.0 - power) * xp.log(mu)) / (2.0 - power)
+    return xp.where(positive, scaled, at_zero)
+
+
+def _expm1_ratio(xp: Any, c: float, w: Any) -> Any:
+    """``expm1(c·w) / c``, and its limit ``w`` at ``c = 0``."""
+    return w if c == 0.0 else xp.expm1(c * w) / c
+
+
+def _tweedie_series(xp: Any, u: Any, power: float) -> Any:
+    """``g(u) = Σ_k C(-p, k) u^{k+2} / (k+2)`` by Horner's rule."""
+    coefficients, binomial = [], 1.0
+    for k in range(_TWEEDIE_SERIES_TERMS):
+        coefficients.append(binomial / (k + 2))
+        binomial *= (-power - k) / (k + 1)
+    total = xp.zeros_like(u) + coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        total = total * u + c
+    return u * u * total
 
 
 # ---------------------------------------------------------------------- directions
