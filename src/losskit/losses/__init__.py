@@ -1,5 +1,6 @@
 """The loss catalogue: one private module per family; importing this registers them all."""
 
+from ._classification import categorical_hinge, hinge, kl_divergence, squared_hinge
 from ._crossentropy import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -26,10 +27,13 @@ from ._regression import (
 __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
+    "categorical_hinge",
     "cosine_similarity",
     "expectile",
     "gaussian_nll",
+    "hinge",
     "huber",
+    "kl_divergence",
     "laplace_nll",
     "log_cosh",
     "mean_absolute_error",
@@ -41,5 +45,6 @@ __all__ = [
     "quantile",
     "smooth_l1",
     "sparse_categorical_crossentropy",
+    "squared_hinge",
     "tweedie",
 ]
