@@ -147,3 +147,124 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="does not match"):
         lk.categorical_hinge(np.ones((2, 3)), np.ones((3, 2)))
     assert lk.get("kld") is lk.kl_divergence and lk.get("hinge_loss") is lk.hinge
+
+
+# ---------------------------------------------------------------------- focal
+def focal_binary_ref(y, z, gamma, alpha=None):
+    p, q = ref.sigmoid(z), ref.sigmoid(-z)
+    loss = (y * q + (1 - y) * p) ** gamma * ref.bce_logits(y, z)
+    if alpha is not None:
+        loss = (y * alpha + (1 - y) * (1 - alpha)) * loss
+    return loss
+
+
+def focal_categorical_ref(y, z, gamma, alpha=1.0):
+    log_p = ref.log_softmax(z)
+    return -np.sum(alpha * (-np.expm1(log_p)) ** gamma * y * log_p, -1)
+
+
+@pytest.mark.parametrize(("gamma", "alpha"), [(2.0, None), (0.0, None), (1.5, 0.25), (0.5, 0.75)])
+def test_binary_focal_against_float64(backend, dtype, gamma, alpha):
+    y = (RNG.random((4, 6)) > 0.5).astype(float)
+    y[0] = 0.3  # soft labels
+    z = np.concatenate([Z[:3, :2], [[40.0, -40.0]], [[0.0, 1e4]]], axis=0)[:4].repeat(3, 1)
+    got = lk.binary_focal_crossentropy(
+        backend.array(y, dtype),
+        backend.array(z, dtype),
+        gamma=gamma,
+        alpha=alpha,
+        from_logits=True,
+        reduction="none",
+    )
+    expected = focal_binary_ref(
+        y.astype(dtype).astype(float), z.astype(dtype).astype(float), gamma, alpha
+    )
+    np.testing.assert_allclose(backend.to_numpy(got), expected, **tolerance(dtype))
+    if backend.grad is not None:
+        grad = backend.grad(
+            lambda t: lk.binary_focal_crossentropy(
+                backend.array(y, dtype),
+                t,
+                gamma=gamma,
+                alpha=alpha,
+                from_logits=True,
+                reduction="sum",
+            ),
+            backend.array(z, dtype),
+        )
+        assert np.all(np.isfinite(backend.to_numpy(grad)))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0])
+def test_categorical_and_sparse_focal_against_float64(backend, dtype, gamma):
+    labels = np.array([0, 3, 1, 2, 2])
+    z = Z.copy()
+    z[4] = [1e4, -1e4, 0.0, 5.0]
+    hot = ref.one_hot(labels, 4)
+    alpha = np.array([0.1, 0.2, 0.3, 0.4])
+    expected = focal_categorical_ref(hot, z.astype(dtype).astype(float), gamma, alpha)
+    dense = lk.categorical_focal_crossentropy(
+        backend.array(hot, dtype),
+        backend.array(z, dtype),
+        gamma=gamma,
+        alpha=backend.array(alpha, dtype),
+        from_logits=True,
+        reduction="none",
+    )
+    sparse = lk.sparse_categorical_focal_crossentropy(
+        backend.array(labels),
+        backend.array(z, dtype),
+        gamma=gamma,
+        alpha=backend.array(alpha, dtype),
+        from_logits=True,
+        reduction="none",
+    )
+    tol = tolerance(dtype)
+    np.testing.assert_allclose(backend.to_numpy(dense), expected, **tol)
+    np.testing.assert_allclose(backend.to_numpy(sparse), expected, **tol)
+
+
+def test_focal_keras_parity():
+    keras = pytest.importorskip("keras")
+    y = (RNG.random((4, 6)) > 0.5).astype(float)
+    p = np.clip(ref.sigmoid(Z[:4].repeat(2, 1)[:, :6]), 0.01, 0.99)
+    for kw in ({"gamma": 2.0}, {"gamma": 1.0, "label_smoothing": 0.1}):
+        theirs = keras.losses.binary_focal_crossentropy(y, p, **kw)
+        ours = lk.binary_focal_crossentropy(y, p, reduction="none", **kw).mean(-1)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    theirs = keras.losses.binary_focal_crossentropy(
+        y, Z[:4].repeat(2, 1)[:, :6], from_logits=True, apply_class_balancing=True, alpha=0.3
+    )
+    ours = lk.binary_focal_crossentropy(
+        y, Z[:4].repeat(2, 1)[:, :6], from_logits=True, alpha=0.3, reduction="none"
+    ).mean(-1)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    theirs = keras.losses.categorical_focal_crossentropy(ONE_HOT, Z, from_logits=True, alpha=0.25)
+    ours = lk.categorical_focal_crossentropy(
+        ONE_HOT, Z, from_logits=True, alpha=0.25, reduction="none"
+    )
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_focal_optax_parity():
+    optax = pytest.importorskip("optax")
+    jnp = pytest.importorskip("jax.numpy")
+    y = (RNG.random((5, 4)) > 0.5).astype(float)
+    for alpha in (None, 0.25):
+        theirs = optax.sigmoid_focal_loss(jnp.asarray(Z), jnp.asarray(y), alpha=alpha, gamma=2.0)
+        ours = lk.binary_focal_crossentropy(y, Z, from_logits=True, alpha=alpha, reduction="none")
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-6, atol=1e-9)
+
+
+def test_focal_ignore_index_and_bad_parameters():
+    labels = np.array([0, -100, 2])
+    z = Z[:3, :3]
+    got = lk.sparse_categorical_focal_crossentropy(labels, z, from_logits=True, ignore_index=-100)
+    rows = focal_categorical_ref(ref.one_hot(np.array([0, 2]), 3), z[[0, 2]], 2.0)
+    np.testing.assert_allclose(got, rows.mean(), rtol=1e-12)
+    with pytest.raises(ValueError, match="gamma"):
+        lk.binary_focal_crossentropy(np.ones(2), np.full(2, 0.5), gamma=-1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        lk.binary_focal_crossentropy(np.ones(2), np.full(2, 0.5), alpha=1.5)
+    with pytest.raises(ValueError, match="alpha must have one entry per class"):
+        lk.categorical_focal_crossentropy(ONE_HOT, Z, from_logits=True, alpha=np.ones(3))

@@ -12,7 +12,9 @@ from ._registry import LossInfo, aliases, get, info, names
 from ._validate import set_validation, validation
 from .losses import (
     binary_crossentropy,
+    binary_focal_crossentropy,
     categorical_crossentropy,
+    categorical_focal_crossentropy,
     categorical_hinge,
     cosine_similarity,
     expectile,
@@ -31,6 +33,7 @@ from .losses import (
     quantile,
     smooth_l1,
     sparse_categorical_crossentropy,
+    sparse_categorical_focal_crossentropy,
     squared_hinge,
     tweedie,
 )
@@ -46,7 +49,9 @@ __all__ = [
     "__version__",
     "aliases",
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
     "categorical_hinge",
     "category_crossentropy",
     "cosine_similarity",
@@ -73,6 +78,7 @@ __all__ = [
     "set_validation",
     "smooth_l1",
     "sparse_categorical_crossentropy",
+    "sparse_categorical_focal_crossentropy",
     "squared_hinge",
     "tweedie",
     "validation",

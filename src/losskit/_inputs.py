@@ -30,7 +30,7 @@ def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
     return backend.astype(y_true, y_pred.dtype)
 
 
-def labels(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, checking: bool) -> Any:
+def labels_of(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, checking: bool) -> Any:
     """Integer class indices (integer-valued floats are accepted)."""
     y_true = backend.asarray(y_true, y_pred)
     _validate.check_integer_dtype(backend, y_true, "y_true")
@@ -54,3 +54,20 @@ def parameter_vector(
     if checking:
         _validate.check_weights(backend, value, name)
     return value
+
+
+def sparse_labels(
+    backend: ArrayAPIBackend, y_true: Any, y_pred: Any, axis: int, checking: bool
+) -> Any:
+    """Class indices with ``y_pred``'s shape without ``axis`` (a size-1 axis there is accepted)."""
+    labels = labels_of(backend, y_true, y_pred, checking)
+    expected = backend.shape(y_pred)[:axis] + backend.shape(y_pred)[axis + 1 :]
+    shape = backend.shape(labels)
+    if _validate.same_shape(shape, expected):
+        return labels
+    if _validate.same_shape(shape, (*backend.shape(y_pred)[:axis], 1, *expected[axis:])):
+        return backend.xp.squeeze(labels, axis=axis)
+    raise ValueError(
+        f"y_true of shape {shape} does not match y_pred of shape {backend.shape(y_pred)} with "
+        f"classes on axis {axis}: sparse labels must have shape {expected}"
+    )

@@ -1,6 +1,14 @@
 """The loss catalogue: one private module per family; importing this registers them all."""
 
-from ._classification import categorical_hinge, hinge, kl_divergence, squared_hinge
+from ._classification import (
+    binary_focal_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    kl_divergence,
+    sparse_categorical_focal_crossentropy,
+    squared_hinge,
+)
 from ._crossentropy import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -26,7 +34,9 @@ from ._regression import (
 
 __all__ = [
     "binary_crossentropy",
+    "binary_focal_crossentropy",
     "categorical_crossentropy",
+    "categorical_focal_crossentropy",
     "categorical_hinge",
     "cosine_similarity",
     "expectile",
@@ -45,6 +55,7 @@ __all__ = [
     "quantile",
     "smooth_l1",
     "sparse_categorical_crossentropy",
+    "sparse_categorical_focal_crossentropy",
     "squared_hinge",
     "tweedie",
 ]

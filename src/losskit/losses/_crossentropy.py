@@ -245,7 +245,7 @@ def sparse_categorical_crossentropy(
         raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
-    labels = _sparse_labels(backend, y_true, y_pred, axis, checking)
+    labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
     xp = backend.xp
     valid = None if ignore_index is None else labels != ignore_index
     if checking:
@@ -317,22 +317,6 @@ def _times_log(backend: ArrayAPIBackend, y: Any, log_p: Any) -> Any:
     """``y · log p`` with ``0 · log 0 = 0`` (a -inf logit of a class with no target mass)."""
     xp = backend.xp
     return y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
-
-
-def _sparse_labels(
-    backend: ArrayAPIBackend, y_true: Any, y_pred: Any, axis: int, checking: bool
-) -> Any:
-    labels = _inputs.labels(backend, y_true, y_pred, checking)
-    expected = backend.shape(y_pred)[:axis] + backend.shape(y_pred)[axis + 1 :]
-    shape = backend.shape(labels)
-    if _validate.same_shape(shape, expected):
-        return labels
-    if _validate.same_shape(shape, (*backend.shape(y_pred)[:axis], 1, *expected[axis:])):
-        return backend.xp.squeeze(labels, axis=axis)
-    raise ValueError(
-        f"y_true of shape {shape} does not match y_pred of shape {backend.shape(y_pred)} with "
-        f"classes on axis {axis}: sparse labels must have shape {expected}"
-    )
 
 
 def _gather_vector(backend: ArrayAPIBackend, vector: Any, labels: Any) -> Any:
