@@ -8,37 +8,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, reduce_loss
 from .._registry import register
-
-
-def _enter(y_true: Any, y_pred: Any, reduction: str, normalizer: Any) -> tuple[Any, Any, Any, bool]:
-    """Entry of a loss on ``(y_true, y_pred)`` of the same shape: backend, inputs, checking."""
-    check_reduction(reduction, normalizer)
-    backend, y_pred, _ = _inputs.prediction(y_pred)
-    y_true = _inputs.targets(backend, y_true, y_pred)
-    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
-    checking = _validate.checking_values(backend, y_pred)
-    if checking:
-        _validate.check_no_nan(backend, y_true, "y_true")
-        _validate.check_no_nan(backend, y_pred, "y_pred")
-    return backend, y_true, y_pred, checking
-
-
-def _finish(
-    backend: ArrayAPIBackend,
-    loss: Any,
-    sample_weight: Any,
-    mask: Any,
-    reduction: str,
-    normalizer: Any,
-) -> Any:
-    return reduce_loss(
-        backend,
-        loss,
-        reduction=reduction,
-        normalizer=normalizer,
-        sample_weight=sample_weight,
-        mask=mask,
-    )
+from ._common import enter_pair, finish
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
@@ -87,10 +57,10 @@ def hinge(
     >>> lk.hinge(np.array([1.0, -1.0]), np.array([0.3, 2.0]), reduction="none").tolist()
     [0.7, 3.0]
     """
-    backend, y_true, y_pred, checking = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     y = _signed_labels(backend, y_true, checking)
     loss = _relu(backend.xp, 1.0 - y * y_pred)
-    return _finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -118,10 +88,10 @@ def squared_hinge(
     >>> lk.squared_hinge(np.array([1.0, 0.0]), np.array([0.5, 1.0]), reduction="none").tolist()
     [0.25, 4.0]
     """
-    backend, y_true, y_pred, checking = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     y = _signed_labels(backend, y_true, checking)
     margin = _relu(backend.xp, 1.0 - y * y_pred)
-    return _finish(backend, margin * margin, sample_weight, mask, reduction, normalizer)
+    return finish(backend, margin * margin, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -155,7 +125,7 @@ def categorical_hinge(
     >>> float(lk.categorical_hinge(np.array([[0.0, 1.0, 0.0]]), np.array([[0.2, 0.9, 0.5]])))
     0.6
     """
-    backend, y_true, y_pred, _ = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if backend.shape(y_true) != backend.shape(y_pred):
@@ -163,7 +133,7 @@ def categorical_hinge(
     positive = xp.sum(y_true * y_pred, axis=axis)
     negative = xp.max((1.0 - y_true) * y_pred, axis=axis)
     loss = _relu(xp, negative - positive + 1.0)
-    return _finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -204,7 +174,7 @@ def kl_divergence(
     >>> round(float(lk.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))), 6)
     0.143841
     """
-    backend, y_true, y_pred, checking = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if checking and not from_logits:
@@ -222,7 +192,7 @@ def kl_divergence(
             y_true == 0, xp.zeros_like(log_q), log_q
         )
     loss = xp.sum(terms, axis=axis)
-    return _finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 # ---------------------------------------------------------------------- focal
@@ -289,7 +259,7 @@ def binary_focal_crossentropy(
     """
     gamma = _check_gamma(gamma)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    backend, y_true, y_pred, checking = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
@@ -307,7 +277,7 @@ def binary_focal_crossentropy(
     loss = _modulate(xp, y_true * q + (1.0 - y_true) * p, gamma) * ce
     if alpha is not None:
         loss = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * loss
-    return _finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -350,7 +320,7 @@ def categorical_focal_crossentropy(
     """
     gamma = _check_gamma(gamma)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    backend, y_true, y_pred, checking = _enter(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     if backend.shape(y_true) != backend.shape(y_pred):
         y_true = backend.broadcast_like(y_true, y_pred)
@@ -363,7 +333,7 @@ def categorical_focal_crossentropy(
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / backend.shape(y_pred)[-1]
     loss = _focal_terms(backend, y_true, y_pred, gamma, alpha, from_logits)
-    return _finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 def _focal_terms(

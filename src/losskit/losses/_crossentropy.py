@@ -13,6 +13,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
+from ._common import finish
 
 _REFERENCE_BCE = (
     "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.2; torch.nn.BCEWithLogitsLoss"
@@ -88,14 +89,7 @@ def binary_crossentropy(
             return loss
     else:
         loss = backend.binary_crossentropy_probs(y_true, y_pred, pos_weight)
-    return reduce_loss(
-        backend,
-        loss,
-        reduction=reduction,
-        normalizer=normalizer,
-        sample_weight=sample_weight,
-        mask=mask,
-    )
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import _inputs, _validate
+from .. import _validate
 from .._backend import ArrayAPIBackend
-from .._reduce import check_reduction, fused_reduction, reduce_loss
+from .._reduce import fused_reduction
 from .._registry import register
+from ._common import enter_pair, finish
 
 _KERAS_EPSILON = 1e-7
 _REGRESSION: dict[str, Any] = {"family": "regression", "kind": "elementwise", "task": "regression"}
@@ -47,46 +48,15 @@ def mean_squared_error(
     >>> float(lk.mean_squared_error(np.array([0.0, 1.0]), np.array([1.0, 3.0])))
     2.5
     """
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
     if fused != "none":
         return backend.squared_error(y_true, y_pred, fused)
     loss = backend.squared_error(y_true, y_pred)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
-# ---------------------------------------------------------------------- shared entry and exit
-def _pair(y_true: Any, y_pred: Any, reduction: str, normalizer: Any) -> tuple[Any, Any, Any, bool]:
-    """Entry of an elementwise loss: backend, converted inputs, and whether values are checked."""
-    check_reduction(reduction, normalizer)
-    backend, y_pred, _ = _inputs.prediction(y_pred)
-    y_true = _inputs.targets(backend, y_true, y_pred)
-    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
-    checking = _validate.checking_values(backend, y_pred)
-    if checking:
-        _validate.check_no_nan(backend, y_true, "y_true")
-        _validate.check_no_nan(backend, y_pred, "y_pred")
-    return backend, y_true, y_pred, checking
-
-
-def _reduce(
-    backend: ArrayAPIBackend,
-    loss: Any,
-    sample_weight: Any,
-    mask: Any,
-    reduction: str,
-    normalizer: Any,
-) -> Any:
-    return reduce_loss(
-        backend,
-        loss,
-        reduction=reduction,
-        normalizer=normalizer,
-        sample_weight=sample_weight,
-        mask=mask,
-    )
-
-
+# ---------------------------------------------------------------------- shared helpers
 def _abs(xp: Any, d: Any) -> Any:
     """``|d|`` as ``sign(d)·d``: derivative ``sign(d)``, 0 at 0 on every framework (JAX
     differentiates ``abs`` at 0 as 1, torch as 0)."""
@@ -154,9 +124,9 @@ def mean_absolute_error(
     >>> float(lk.mean_absolute_error(np.array([0.0, 1.0]), np.array([1.0, 4.0])))
     2.0
     """
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     loss = _abs(backend.xp, y_pred - y_true)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -187,10 +157,10 @@ def mean_absolute_percentage_error(
     37.5
     """
     epsilon = _positive("epsilon", epsilon)
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     loss = 100.0 * _abs(xp, y_true - y_pred) / xp.maximum(xp.abs(y_true), epsilon)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -220,10 +190,10 @@ def mean_squared_logarithmic_error(
     1.0
     """
     epsilon = _positive("epsilon", epsilon)
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     diff = xp.log1p(xp.maximum(y_pred, epsilon)) - xp.log1p(xp.maximum(y_true, epsilon))
-    return _reduce(backend, diff * diff, sample_weight, mask, reduction, normalizer)
+    return finish(backend, diff * diff, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -256,13 +226,13 @@ def huber(
     [0.125, 2.5]
     """
     delta = _positive("delta", delta)
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     d = y_pred - y_true
     a = _abs(xp, d)
     small = xp.minimum(a, delta)  # quadratic part; the rest is linear
     loss = 0.5 * small * small + delta * (a - small)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -293,7 +263,7 @@ def smooth_l1(
     [0.125, 2.5]
     """
     beta = _positive("beta", beta, allow_zero=True)
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     a = _abs(xp, y_pred - y_true)
     if beta == 0.0:
@@ -301,7 +271,7 @@ def smooth_l1(
     else:
         small = xp.minimum(a, beta)
         loss = 0.5 * small * small / beta + (a - small)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -330,7 +300,7 @@ def log_cosh(
     >>> round(float(lk.log_cosh(np.array([0.0]), np.array([1000.0]))), 6)
     999.306853
     """
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     d = y_pred - y_true
     a = _abs(xp, d)
@@ -341,7 +311,7 @@ def log_cosh(
     far = xp.where(near, xp.ones_like(a), a)
     outer = far + backend.softplus(-2.0 * far) - math.log(2.0)
     loss = xp.where(near, inner, outer)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 # ---------------------------------------------------------------------- quantiles and expectiles
@@ -378,7 +348,7 @@ def quantile(
     levels = _quantile_levels(quantiles)
     if len(levels) > 1:
         y_true, y_pred = _with_level_axis(y_true, y_pred, len(levels))
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     q: Any = (
         levels[0]
@@ -387,7 +357,7 @@ def quantile(
     )
     d = y_true - y_pred
     loss = xp.where(d >= 0, q * d, (q - 1.0) * d)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 def _quantile_levels(quantiles: Any) -> tuple[float, ...]:
@@ -453,11 +423,11 @@ def expectile(
     [0.1, 0.9]
     """
     tau = _validate.check_range("tau", tau, 0.0, 1.0)
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     d = y_true - y_pred
     weight = xp.where(d < 0, xp.full_like(d, 1.0 - tau), xp.full_like(d, tau))
-    return _reduce(backend, weight * d * d, sample_weight, mask, reduction, normalizer)
+    return finish(backend, weight * d * d, sample_weight, mask, reduction, normalizer)
 
 
 # ---------------------------------------------------------------------- count and likelihood
@@ -487,12 +457,12 @@ def poisson(
     >>> round(float(lk.poisson(np.array([2.0]), np.array([2.0]))), 6)
     0.613706
     """
-    backend, y_true, y_pred, checking = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     if checking:
         _check_non_negative(backend, y_pred, "y_pred (a rate)")
         _check_non_negative(backend, y_true, "y_true (counts)")
     loss = y_pred - y_true * backend.clamped_log(y_pred)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 def _check_non_negative(backend: ArrayAPIBackend, x: Any, name: str) -> None:
@@ -532,7 +502,7 @@ def poisson_nll(
     1.0
     """
     eps = _positive("eps", eps)
-    backend, y_true, y_pred, checking = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
         _check_non_negative(backend, y_true, "y_true (counts)")
@@ -544,7 +514,7 @@ def poisson_nll(
         safe = xp.where(big, y_true, xp.ones_like(y_true))
         stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2.0 * math.pi * safe)
         loss = loss + xp.where(big, stirling, xp.zeros_like(stirling))
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -581,14 +551,14 @@ def gaussian_nll(
     0.5
     """
     eps = _positive("eps", eps, allow_zero=True)
-    backend, y_true, y_pred, checking = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     v = _clamp_keep_gradient(backend, _scale_argument(backend, var, y_pred, "var", checking), eps)
     d = y_pred - y_true
     loss = 0.5 * (xp.log(v) + d * d / v)
     if full:
         loss = loss + 0.5 * math.log(2.0 * math.pi)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -623,7 +593,7 @@ def laplace_nll(
     2.0
     """
     eps = _positive("eps", eps, allow_zero=True)
-    backend, y_true, y_pred, checking = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     b = _clamp_keep_gradient(
         backend, _scale_argument(backend, scale, y_pred, "scale", checking), eps
@@ -631,7 +601,7 @@ def laplace_nll(
     loss = xp.log(b) + _abs(xp, y_pred - y_true) / b
     if full:
         loss = loss + math.log(2.0)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -667,7 +637,7 @@ def tweedie(
     0.686292
     """
     power = _validate.check_range("power", power, 1.0, 2.0)
-    backend, y_true, y_pred, checking = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
         bounds = backend.min_max(y_pred)
@@ -679,7 +649,7 @@ def tweedie(
             if low is not None and low[0] <= 0:
                 raise ValueError("y_true must be positive for power=2 (the Gamma deviance)")
     half = _tweedie_half_deviance(xp, y_true, y_pred, power)
-    return _reduce(backend, 2.0 * half, sample_weight, mask, reduction, normalizer)
+    return finish(backend, 2.0 * half, sample_weight, mask, reduction, normalizer)
 
 
 _TWEEDIE_SERIES_RADIUS = 0.5
@@ -760,13 +730,13 @@ def cosine_similarity(
     >>> float(lk.cosine_similarity(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]])))
     -1.0
     """
-    backend, y_true, y_pred, _ = _pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if backend.shape(y_true) != backend.shape(y_pred):
         y_true = backend.broadcast_like(y_true, y_pred)
     loss = -xp.sum(_unit(xp, y_true, axis) * _unit(xp, y_pred, axis), axis=axis)
-    return _reduce(backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 def _unit(xp: Any, x: Any, axis: int) -> Any:

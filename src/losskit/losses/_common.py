@@ -1,0 +1,44 @@
+"""The entry and exit every loss on a ``(y_true, y_pred)`` pair of one shape shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _inputs, _validate
+from .._backend import ArrayAPIBackend
+from .._reduce import check_reduction, reduce_loss
+
+
+def enter_pair(
+    y_true: Any, y_pred: Any, reduction: str, normalizer: Any
+) -> tuple[ArrayAPIBackend, Any, Any, bool]:
+    """Backend, converted inputs (``y_true`` broadcastable to ``y_pred``, no NaN), and whether
+    value checks run for this call."""
+    check_reduction(reduction, normalizer)
+    backend, y_pred, _ = _inputs.prediction(y_pred)
+    y_true = _inputs.targets(backend, y_true, y_pred)
+    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
+    checking = _validate.checking_values(backend, y_pred)
+    if checking:
+        _validate.check_no_nan(backend, y_true, "y_true")
+        _validate.check_no_nan(backend, y_pred, "y_pred")
+    return backend, y_true, y_pred, checking
+
+
+def finish(
+    backend: ArrayAPIBackend,
+    loss: Any,
+    sample_weight: Any,
+    mask: Any,
+    reduction: str,
+    normalizer: Any,
+) -> Any:
+    """The reduction contract on the unreduced ``loss``."""
+    return reduce_loss(
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
+    )
