@@ -268,3 +268,63 @@ def test_focal_ignore_index_and_bad_parameters():
         lk.binary_focal_crossentropy(np.ones(2), np.full(2, 0.5), alpha=1.5)
     with pytest.raises(ValueError, match="alpha must have one entry per class"):
         lk.categorical_focal_crossentropy(ONE_HOT, Z, from_logits=True, alpha=np.ones(3))
+
+
+# ---------------------------------------------------------------------- soft margin, poly, JS
+def js_ref(p, q):
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = lambda a: np.sum(np.where(a > 0, a * np.log(np.where(a > 0, a, 1) / m), 0), -1)  # noqa: E731
+        return 0.5 * kl(p) + 0.5 * kl(q)
+
+
+def test_soft_margin_poly_js_against_float64(backend, dtype):
+    f, tol = backend.array, tolerance(dtype)
+    s, z, q = (x.astype(dtype).astype(float) for x in (SCORES, Z, Q))
+    p = P.astype(dtype).astype(float)
+    got = lk.soft_margin(f(SIGNS, dtype), f(SCORES, dtype), reduction="none")
+    np.testing.assert_allclose(backend.to_numpy(got), ref.softplus(-SIGNS * s), **tol)
+    got = lk.poly_loss(
+        f(ONE_HOT, dtype), f(Z, dtype), epsilon=2.0, from_logits=True, reduction="none"
+    )
+    pt = np.sum(ONE_HOT * np.exp(ref.log_softmax(z)), -1)
+    np.testing.assert_allclose(
+        backend.to_numpy(got), ref.cce_logits(ONE_HOT, z) + 2.0 * (1 - pt), **tol
+    )
+    got = lk.js_divergence(f(P, dtype), f(Q, dtype), reduction="none")
+    np.testing.assert_allclose(
+        backend.to_numpy(got),
+        js_ref(p, q),
+        rtol=tol["rtol"],
+        atol=max(tol["atol"], 1e-6 if dtype == "float32" else 0),
+    )
+
+
+def test_soft_margin_and_js_anchors():
+    torch = pytest.importorskip("torch")
+    scipy = pytest.importorskip("scipy.spatial.distance")
+    x, y = torch.as_tensor(SCORES), torch.as_tensor(SIGNS)
+    theirs = torch.nn.functional.soft_margin_loss(x, y)
+    np.testing.assert_allclose(float(lk.soft_margin(y, x)), float(theirs), rtol=1e-12)
+    np.testing.assert_allclose(
+        lk.js_divergence(P, Q, reduction="none"),
+        scipy.jensenshannon(P, Q, axis=-1) ** 2,
+        rtol=1e-10,
+    )
+    # symmetric and bounded by log 2, and zero at the target
+    np.testing.assert_allclose(
+        lk.js_divergence(Q, P, reduction="none"),
+        lk.js_divergence(P, Q, reduction="none"),
+        rtol=1e-12,
+    )
+    assert float(lk.js_divergence(np.eye(2), np.eye(2)[::-1], reduction="sum")) <= 2 * np.log(2)
+    assert float(lk.js_divergence(Q, Q)) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_js_and_poly_gradients_are_finite(autodiff_backend):
+    b = autodiff_backend
+    z = np.array([[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]])
+    y = np.array([[1.0, 0.0, 0.0], [0.0, 0.5, 0.5]])
+    for loss in (lk.js_divergence, lk.poly_loss):
+        g = b.grad(lambda t, loss=loss: loss(b.array(y), t, from_logits=True), b.array(z))
+        assert np.all(np.isfinite(b.to_numpy(g))), loss.__name__

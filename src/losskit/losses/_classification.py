@@ -416,3 +416,142 @@ def sparse_categorical_focal_crossentropy(
         mask=mask,
         valid=valid,
     )
+
+
+# ---------------------------------------------------------------- more margins and divergences
+@register(
+    "soft_margin",
+    aliases=("soft_margin_loss", "logistic_margin"),
+    family="classification",
+    kind="elementwise",
+    task="binary",
+    domain="real",
+    properties={"convex": True, "bounded": False, "calibrated": True, "proper": True},
+    references=("torch.nn.SoftMarginLoss",),
+)
+def soft_margin(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Soft margin (logistic) loss: :math:`\ell = \log(1 + e^{-y\hat y})`, labels -1/1 (or 0/1).
+
+    Computed as ``softplus(-y ŷ)``, exact for any margin. Reference: torch ``SoftMarginLoss``.
+
+    >>> import numpy as np, losskit as lk
+    >>> round(float(lk.soft_margin(np.array([1.0]), np.array([0.0]))), 6)
+    0.693147
+    """
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    y = _signed_labels(backend, y_true, checking)
+    return finish(
+        backend, backend.softplus(-y * y_pred), sample_weight, mask, reduction, normalizer
+    )
+
+
+@register(
+    "poly_loss",
+    aliases=("poly1", "poly1_crossentropy"),
+    family="classification",
+    kind="axis",
+    task="multiclass",
+    domain="probability",
+    properties={"bounded": False, "from_logits": True},
+    references=(
+        "Leng et al. (2022), PolyLoss: A Polynomial Expansion Perspective of "
+        "Classification Loss Functions",
+    ),
+)
+def poly_loss(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    epsilon: float = 1.0,
+    from_logits: bool = False,
+    axis: int = -1,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Poly-1 loss: cross-entropy plus ``epsilon`` times the first polynomial term.
+
+    .. math:: \ell = -\sum_k y_k \log p_k + ε\,(1 - p_t),\qquad p_t = \sum_k y_k p_k
+
+    ``y_true`` is a distribution over ``axis`` (one-hot or soft); ε = 0 is the cross-entropy.
+    Reference: Leng et al. (2022).
+
+    >>> import numpy as np, losskit as lk
+    >>> round(float(lk.poly_loss(np.array([[0.0, 1.0]]), np.array([[0.5, 0.5]]))), 6)
+    1.193147
+    """
+    epsilon = _validate.check_range("epsilon", epsilon, -1.0, float("inf"))
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    axis = _validate.check_axis(axis, y_pred.ndim)
+    xp = backend.xp
+    if checking:
+        _validate.check_unit_interval(backend, y_true, "y_true (targets)")
+        if not from_logits:
+            _validate.check_probabilities(backend, y_pred)
+    if backend.shape(y_true) != backend.shape(y_pred):
+        y_true = backend.broadcast_like(y_true, y_pred)
+    log_p = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
+    p = xp.exp(log_p) if from_logits else y_pred
+    ce = -xp.sum(y_true * xp.where(y_true == 0, xp.zeros_like(log_p), log_p), axis=axis)
+    loss = ce + epsilon * (1.0 - xp.sum(y_true * p, axis=axis))
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+@register(
+    "js_divergence",
+    aliases=("jensen_shannon_divergence", "jsd"),
+    family="classification",
+    kind="axis",
+    task="multiclass",
+    domain="probability",
+    properties={"bounded": True, "symmetric": True, "from_logits": True},
+    references=("Lin (1991), Divergence Measures Based on the Shannon Entropy",),
+)
+def js_divergence(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    axis: int = -1,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Jensen-Shannon divergence over ``axis`` (natural log, bounded by log 2).
+
+    .. math:: \mathrm{JS}(y, \hat y) = \tfrac12 \mathrm{KL}(y \,\|\, m) + \tfrac12
+              \mathrm{KL}(\hat y \,\|\, m),\qquad m = \tfrac12 (y + \hat y)
+
+    ``y_pred`` holds probabilities, or logits with ``from_logits=True``; ``0·log 0 = 0``.
+    SciPy's ``jensenshannon`` is its square root. Reference: Lin (1991).
+
+    >>> import numpy as np, losskit as lk
+    >>> round(float(lk.js_divergence(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))), 6)
+    0.693147
+    """
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    axis = _validate.check_axis(axis, y_pred.ndim)
+    xp = backend.xp
+    if checking:
+        _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
+        if not from_logits:
+            _validate.check_probabilities(backend, y_pred)
+    if backend.shape(y_true) != backend.shape(y_pred):
+        y_true = backend.broadcast_like(y_true, y_pred)
+    q = backend.softmax(y_pred, axis=axis) if from_logits else y_pred
+    log_m = backend.clamped_log(0.5 * (y_true + q))
+    half_kl = backend.xlogy(y_true, y_true) + backend.xlogy(q, q)
+    cross = y_true * xp.where(y_true == 0, xp.zeros_like(log_m), log_m)
+    cross = cross + q * xp.where(q == 0, xp.zeros_like(log_m), log_m)
+    loss = 0.5 * xp.sum(half_kl - cross, axis=axis)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
