@@ -8,7 +8,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, reduce_loss
 from .._registry import register
-from ._common import enter_pair, finish
+from ._common import enter_pair, finish, full_target, times_log
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
@@ -128,8 +128,7 @@ def categorical_hinge(
     backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     positive = xp.sum(y_true * y_pred, axis=axis)
     negative = xp.max((1.0 - y_true) * y_pred, axis=axis)
     loss = _relu(xp, negative - positive + 1.0)
@@ -181,16 +180,13 @@ def kl_divergence(
         _validate.check_probabilities(backend, y_pred)
     if checking and not log_target:
         _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     if log_target:
         p = xp.exp(y_true)
         terms = p * (y_true - log_q)
     else:
-        terms = backend.xlogy(y_true, y_true) - y_true * xp.where(
-            y_true == 0, xp.zeros_like(log_q), log_q
-        )
+        terms = backend.xlogy(y_true, y_true) - times_log(backend, y_true, log_q)
     loss = xp.sum(terms, axis=axis)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -322,8 +318,7 @@ def categorical_focal_crossentropy(
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     y_true, y_pred = backend.moveaxis(y_true, axis, -1), backend.moveaxis(y_pred, axis, -1)
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
@@ -342,9 +337,7 @@ def _focal_terms(
     """``-Σ_k α_k (1 - p_k)^γ y_k log p_k`` over the last axis."""
     xp = backend.xp
     log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
-    terms = _modulate(xp, -xp.expm1(log_p), gamma) * (
-        y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
-    )
+    terms = _modulate(xp, -xp.expm1(log_p), gamma) * times_log(backend, y, log_p)
     if alpha is not None:
         terms = alpha * terms
     return -xp.sum(terms, axis=-1)
@@ -497,11 +490,10 @@ def poly_loss(
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         if not from_logits:
             _validate.check_probabilities(backend, y_pred)
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     log_p = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     p = xp.exp(log_p) if from_logits else y_pred
-    ce = -xp.sum(y_true * xp.where(y_true == 0, xp.zeros_like(log_p), log_p), axis=axis)
+    ce = -xp.sum(times_log(backend, y_true, log_p), axis=axis)
     loss = ce + epsilon * (1.0 - xp.sum(y_true * p, axis=axis))
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -546,12 +538,10 @@ def js_divergence(
         _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
         if not from_logits:
             _validate.check_probabilities(backend, y_pred)
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     q = backend.softmax(y_pred, axis=axis) if from_logits else y_pred
     log_m = backend.clamped_log(0.5 * (y_true + q))
     half_kl = backend.xlogy(y_true, y_true) + backend.xlogy(q, q)
-    cross = y_true * xp.where(y_true == 0, xp.zeros_like(log_m), log_m)
-    cross = cross + q * xp.where(q == 0, xp.zeros_like(log_m), log_m)
+    cross = times_log(backend, y_true, log_m) + times_log(backend, q, log_m)
     loss = 0.5 * xp.sum(half_kl - cross, axis=axis)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)

@@ -42,3 +42,17 @@ def finish(
         sample_weight=sample_weight,
         mask=mask,
     )
+
+
+def times_log(backend: ArrayAPIBackend, y: Any, log_p: Any) -> Any:
+    """``y · log p`` with ``0 · log 0 = 0`` (a -inf log of a class with no target mass), and a
+    zero, not NaN, gradient there."""
+    xp = backend.xp
+    return y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
+
+
+def full_target(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
+    """``y_true`` broadcast to ``y_pred``'s shape (losses over an axis need it whole)."""
+    if backend.shape(y_true) == backend.shape(y_pred):
+        return y_true
+    return backend.broadcast_like(y_true, y_pred)

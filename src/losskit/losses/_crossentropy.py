@@ -13,7 +13,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import finish
+from ._common import finish, full_target, times_log
 
 _REFERENCE_BCE = (
     "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.2; torch.nn.BCEWithLogitsLoss"
@@ -149,8 +149,7 @@ def categorical_crossentropy(
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     y_pred = backend.moveaxis(y_pred, axis, -1)
     y_true = backend.moveaxis(y_true, axis, -1)
     if checking:
@@ -167,7 +166,7 @@ def categorical_crossentropy(
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
-    loss = -xp.sum(_times_log(backend, y_true, log_p), axis=-1)
+    loss = -xp.sum(times_log(backend, y_true, log_p), axis=-1)
     return reduce_loss(
         backend,
         loss,
@@ -305,12 +304,6 @@ def _pos_weight(backend: ArrayAPIBackend, pos_weight: Any, y_pred: Any, checking
     if checking:
         _validate.check_weights(backend, pos_weight, "pos_weight")
     return pos_weight
-
-
-def _times_log(backend: ArrayAPIBackend, y: Any, log_p: Any) -> Any:
-    """``y · log p`` with ``0 · log 0 = 0`` (a -inf logit of a class with no target mass)."""
-    xp = backend.xp
-    return y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
 
 
 def _gather_vector(backend: ArrayAPIBackend, vector: Any, labels: Any) -> Any:

@@ -9,7 +9,7 @@ from .. import _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import fused_reduction
 from .._registry import register
-from ._common import enter_pair, finish
+from ._common import enter_pair, finish, full_target
 
 _KERAS_EPSILON = 1e-7
 _REGRESSION: dict[str, Any] = {"family": "regression", "kind": "elementwise", "task": "regression"}
@@ -733,8 +733,7 @@ def cosine_similarity(
     backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
-    if backend.shape(y_true) != backend.shape(y_pred):
-        y_true = backend.broadcast_like(y_true, y_pred)
+    y_true = full_target(backend, y_true, y_pred)
     loss = -xp.sum(_unit(xp, y_true, axis) * _unit(xp, y_pred, axis), axis=axis)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
