@@ -21,6 +21,7 @@ SUITES = {
     "torch": "benchmarks.torch_losses",
     "jax": "benchmarks.jax_losses",
     "tf": "benchmarks.tf_losses",
+    "segmentation": "benchmarks.segmentation",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import sys
 from pathlib import Path
 
 import losskit as lk
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
-CONTRACT = {"y_true", "y_pred", "sample_weight", "mask", "reduction", "normalizer"}
+CONTRACT = {"sample_weight", "mask", "reduction", "normalizer"}
+POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
 def summary(function: object) -> str:
@@ -25,10 +27,26 @@ def summary(function: object) -> str:
     return first.replace("|", "\\|")
 
 
+def formula(function: object) -> str:
+    """The docstring's first displayed formula (``.. math::``), else its first inline one."""
+    doc = inspect.getdoc(function) or ""
+    block = re.search(r"\.\. math::\s*(.+?)(?:\n\s*\n|\Z)", doc, flags=re.S)
+    inline = re.search(r":math:`([^`]+)`", doc)
+    text = block.group(1) if block else inline.group(1) if inline else ""
+    text = " ".join(text.split()).replace("|", "\\|")
+    return f"${text}$" if text else "—"
+
+
+def inputs(function: object) -> str:
+    """The loss's positional inputs, in order."""
+    found = [p for p in inspect.signature(function).parameters.values() if p.kind in POSITIONAL]  # type: ignore[arg-type]
+    return ", ".join(f"`{p.name}`" for p in found)
+
+
 def parameters(function: object) -> str:
     found = []
     for p in inspect.signature(function).parameters.values():  # type: ignore[arg-type]
-        if p.name in CONTRACT:
+        if p.name in CONTRACT or p.kind in POSITIONAL:
             continue
         default = "" if p.default is inspect.Parameter.empty else f"={p.default!r}"
         found.append(f"`{p.name}{default}`")
@@ -45,8 +63,11 @@ def render() -> str:
         "# Loss catalogue",
         "",
         "Generated from the registry by `python scripts/catalogue.py --write`. Every loss takes",
-        "`(y_true, y_pred, *, ...)` plus the reduction contract's `sample_weight=None`,",
-        "`mask=None`, `reduction='mean'` and `normalizer=None`.",
+        "its inputs positionally (most take `(y_true, y_pred)`), its parameters as keywords, and",
+        "the reduction contract's `sample_weight=None`, `mask=None`, `reduction='mean'` and",
+        "`normalizer=None`. The references name the paper and the anchor implementations the",
+        "loss is tested against; the docstrings (`help(lk.<name>)`) say how anchors differ and",
+        "which option reproduces each.",
         "",
     ]
     families: dict[str, list[lk.LossInfo]] = {}
@@ -59,17 +80,18 @@ def render() -> str:
             "",
             f"## {family}",
             "",
-            "| loss | aliases | kind | task | domain | parameters |"
-            " properties | summary | references |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| loss | aliases | inputs | parameters | formula | summary | kind | task | domain |"
+            " properties | references |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for info in families[family]:
             aliases = ", ".join(f"`{a}`" for a in info.aliases) or "—"
             refs = "; ".join(info.references).replace("|", "\\|") or "—"
             lines.append(
-                f"| `{info.name}` | {aliases} | {info.kind} | {info.task} | {info.domain} | "
-                f"{parameters(info.function)} | {properties(info)} | {summary(info.function)} | "
-                f"{refs} |"
+                f"| `{info.name}` | {aliases} | {inputs(info.function)} | "
+                f"{parameters(info.function)} | {formula(info.function)} | "
+                f"{summary(info.function)} | {info.kind} | {info.task} | {info.domain} | "
+                f"{properties(info)} | {refs} |"
             )
     return "\n".join(lines) + "\n"
 

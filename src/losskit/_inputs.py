@@ -24,7 +24,7 @@ def prediction(y_pred: Any) -> tuple[ArrayAPIBackend, Any, float]:
 
 def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
     """Float targets in ``y_pred``'s compute dtype."""
-    y_true = backend.asarray(y_true, y_pred)
+    y_true = backend.asarray(y_true, y_pred, "y_true")
     if not (backend.is_floating(y_true) or backend.is_integral(y_true) or backend.is_bool(y_true)):
         raise TypeError(f"y_true must be a numeric array; got dtype {y_true.dtype}")
     return backend.astype(y_true, y_pred.dtype)
@@ -32,7 +32,7 @@ def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
 
 def labels_of(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, checking: bool) -> Any:
     """Integer class indices (integer-valued floats are accepted)."""
-    y_true = backend.asarray(y_true, y_pred)
+    y_true = backend.asarray(y_true, y_pred, "y_true")
     _validate.check_integer_dtype(backend, y_true, "y_true")
     if backend.is_floating(y_true) and checking:
         _validate.check_no_nan(backend, y_true, "y_true")
@@ -44,7 +44,7 @@ def parameter_vector(
     backend: ArrayAPIBackend, value: Any, y_pred: Any, name: str, length: int, checking: bool
 ) -> Any:
     """A per-class parameter (``class_weight``): a length-``length`` float vector, checked."""
-    value = backend.asarray(value, y_pred)
+    value = backend.asarray(value, y_pred, name)
     if backend.shape(value) != (length,):
         raise ValueError(
             f"{name} must have one entry per class, shape ({length},); got shape "

@@ -187,7 +187,7 @@ def expand_to(backend: ArrayAPIBackend, x: Any, shape: tuple[Any, ...], name: st
 def _weight_argument(
     backend: ArrayAPIBackend, w: Any, loss: Any, shape: tuple[Any, ...], checking: bool
 ) -> Any:
-    w = backend.asarray(w, loss)
+    w = backend.asarray(w, loss, "sample_weight")
     if not (backend.is_floating(w) or backend.is_integral(w)):
         raise TypeError(f"sample_weight must be a numeric array; got dtype {w.dtype}")
     w = backend.astype(w, loss.dtype)
@@ -199,7 +199,7 @@ def _weight_argument(
 def _mask_argument(
     backend: ArrayAPIBackend, mask: Any, loss: Any, shape: tuple[Any, ...], checking: bool
 ) -> Any:
-    mask = backend.asarray(mask, loss)
+    mask = backend.asarray(mask, loss, "mask")
     if not backend.is_bool(mask):
         if not (backend.is_integral(mask) or backend.is_floating(mask)):
             raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")

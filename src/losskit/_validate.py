@@ -12,7 +12,6 @@ Two kinds of check:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -88,7 +87,7 @@ def check_range(
     value = float(value)
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
-    if math.isnan(value) or too_low or too_high:
+    if value != value or too_low or too_high:  # NaN; math.isnan breaks torch.compile's floats
         left = "(" if low_open else "["
         right = ")" if high_open else "]"
         raise ValueError(f"{name} must be in {left}{low}, {high}{right}; got {value}")

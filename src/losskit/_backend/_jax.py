@@ -31,7 +31,7 @@ class JaxBackend(ArrayAPIBackend):
     def owns(self, x: Any) -> bool:
         return isinstance(x, jax.Array)
 
-    def asarray(self, x: Any, like: Any) -> Any:
+    def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
         if isinstance(x, jax.Array):
             return x
         return jnp.asarray(_to_numpy(x))
@@ -70,3 +70,6 @@ class JaxBackend(ArrayAPIBackend):
 
     def clamped_log(self, p: Any) -> Any:
         return _clamped_log(p)
+
+    def erf(self, x: Any) -> Any:
+        return jax.lax.erf(x)

@@ -19,7 +19,7 @@ class NumpyBackend(ArrayAPIBackend):
     def owns(self, x: Any) -> bool:
         return isinstance(x, np.ndarray)
 
-    def asarray(self, x: Any, like: Any) -> Any:
+    def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
         return np.asarray(_to_numpy(x))
 
     def compute_dtype(self, x: Any) -> Any:

@@ -258,6 +258,15 @@ class TFNamespace:
             raise NotImplementedError("take_along_axis on TensorFlow supports the last axis only")
         return tf.gather(x, indices, batch_dims=axis, axis=axis)
 
+    @staticmethod
+    def sort(x: Any, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+    @staticmethod
+    def argsort(x: Any, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+        direction = "DESCENDING" if descending else "ASCENDING"
+        return tf.argsort(x, axis=axis, direction=direction, stable=stable)
+
 
 TFNamespace.bool = tf.bool  # type: ignore[attr-defined]  # set here: it would shadow the builtin
 _TF_NAMESPACE = TFNamespace()
@@ -282,7 +291,7 @@ class TensorFlowBackend(ArrayAPIBackend):
     def owns(self, x: Any) -> bool:
         return isinstance(x, tf.Tensor) and not isinstance(x, tf.Variable)
 
-    def asarray(self, x: Any, like: Any) -> Any:
+    def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
         if isinstance(x, tf.Tensor | tf.Variable):
             return tf.convert_to_tensor(x)
         return tf.convert_to_tensor(_to_numpy(x))
@@ -357,3 +366,6 @@ class TensorFlowBackend(ArrayAPIBackend):
             return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return self.reduce_all(loss, reduction)
+
+    def erf(self, x: Any) -> Any:
+        return tf.math.erf(x)

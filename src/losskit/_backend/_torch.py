@@ -9,6 +9,7 @@ import array_api_compat.torch as compat
 import torch
 import torch.nn.functional as F
 
+from . import _torch_fused
 from ._generic import LOG_FLOOR, PROB_FLOOR, SLOPE_FLOOR, ArrayAPIBackend, _to_numpy
 
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
@@ -121,8 +122,13 @@ class TorchBackend(ArrayAPIBackend):
     def owns(self, x: Any) -> bool:
         return isinstance(x, torch.Tensor)
 
-    def asarray(self, x: Any, like: Any) -> Any:
+    def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
         if isinstance(x, torch.Tensor):
+            if x.device != like.device and x.ndim > 0:
+                raise ValueError(
+                    f"{name} is on device {x.device} but y_pred is on {like.device}; move it to "
+                    "y_pred's device (losskit does not copy tensors between devices)"
+                )
             return x.to(like.device)
         array = _to_numpy(x)
         if not array.flags.writeable:  # e.g. a JAX array's host view: torch wants its own copy
@@ -164,7 +170,9 @@ class TorchBackend(ArrayAPIBackend):
         return F.softmax(x, dim=axis)
 
     def softplus(self, x: Any) -> Any:
-        return F.softplus(x)
+        # F.softplus returns x itself above `threshold` (20 by default): an error of e^-x, 2e-9
+        # at x = 20, which float64 resolves. Beyond 40, e^-x is below float64's resolution of x.
+        return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
 
     def log_sigmoid(self, x: Any) -> Any:
         return F.logsigmoid(x)
@@ -215,3 +223,42 @@ class TorchBackend(ArrayAPIBackend):
         return F.cross_entropy(
             logits, labels.long(), reduction=reduction, label_smoothing=label_smoothing
         )
+
+    def erf(self, x: Any) -> Any:
+        return torch.special.erf(x)
+
+    # fused paths (see _torch_fused): None where one does not apply, and the caller then takes
+    # the generic formulas, which are also what gets traced (torch.compile, functorch)
+    def _traced(self, *xs: Any) -> bool:
+        return torch.compiler.is_compiling() or any(
+            isinstance(x, torch.Tensor) and _is_functorch_wrapped(x) for x in xs
+        )
+
+    def overlap_statistics(
+        self,
+        x: Any,
+        labels: Any,
+        target: Any,
+        valid: Any,
+        activation: str | None,
+        caxis: int | None,
+        num_classes: int,
+        axes: tuple[int, ...],
+    ) -> tuple[Any, Any, Any] | None:
+        if self._traced(x, labels, target, valid):
+            return None
+        return _torch_fused.overlap_statistics(
+            x, labels, target, valid, activation, caxis, num_classes, axes
+        )
+
+    def lovasz_rows(self, errors: Any, fg: Any, valid: Any) -> tuple[Any, Any] | None:
+        if self._traced(errors, fg, valid):
+            return None
+        return _torch_fused.lovasz_rows(errors, fg, valid)
+
+    def binary_focal_logits(
+        self, y: Any, z: Any, gamma: float, alpha: Any, reduction: str
+    ) -> Any | None:
+        if self._traced(y, z, alpha):
+            return None
+        return _torch_fused.binary_focal_logits(y, z, gamma, alpha, reduction)

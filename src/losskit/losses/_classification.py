@@ -244,7 +244,8 @@ def binary_focal_crossentropy(
               \quad α_t = y α + (1-y)(1-α)
 
     The cross-entropy is losskit's exact one (from logits: no cancellation), and ``1 - p_t`` is
-    ``y σ(-z) + (1-y) σ(z)``, exact in both tails. ``alpha=None`` applies no balancing; a number
+    ``y σ(-z) + (1-y) σ(z)``, exact in both tails. On torch, logits take a fused path (the same
+    formulas, with the derivative computed alongside the value) outside tracing. ``alpha=None`` applies no balancing; a number
     weights positives by α and negatives by 1 - α (Keras with ``apply_class_balancing=True``,
     optax, torchvision); a vector (one entry per last-axis class) does so per class.
     Reference: Lin et al. (2017).
@@ -264,6 +265,18 @@ def binary_focal_crossentropy(
     alpha = _alpha_argument(backend, alpha, y_pred, checking)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    fused = getattr(backend, "binary_focal_logits", None) if from_logits else None
+    if fused is not None:
+        # value and derivative in one pass (torch); it reduces too when nothing else weighs in
+        plain = sample_weight is None and mask is None and normalizer is None
+        inner = "none"
+        if plain:
+            inner = "mean" if reduction == "sum_over_batch_size" else reduction
+        loss = fused(y_true, y_pred, gamma, alpha, inner)
+        if loss is not None:
+            if plain:
+                return loss
+            return finish(backend, loss, sample_weight, mask, reduction, normalizer)
     if from_logits:
         ce = backend.binary_crossentropy_logits(y_true, y_pred)
         p, q = backend.sigmoid(y_pred), backend.sigmoid(-y_pred)

@@ -1,0 +1,254 @@
+"""One valid call of every registered loss, for the tests that must cover the whole catalogue.
+
+``CASES[name]`` gives the loss's positional inputs (NumPy, in the function's order, channels
+last) and the parameters a wrapper must be constructed with. ``test_every_loss_has_a_case``
+fails when a loss is registered without one here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+N, C, D, L = 6, 4, 5, 7  # batch, classes, embedding size, list length / time steps
+
+
+@dataclass
+class Case:
+    inputs: list[np.ndarray]
+    params: dict[str, Any] = field(default_factory=dict)
+    #: indices of inputs that are differentiable predictions (gradients are checked on them)
+    differentiable: tuple[int, ...] = (1,)
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(2024)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _regression(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([r.normal(size=(N, 3)), r.normal(size=(N, 3))], params)
+
+    return make
+
+
+def _positive(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([r.random((N, 3)) * 3, r.random((N, 3)) * 3 + 0.1], params)
+
+    return make
+
+
+def _binary_probs(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([(r.random((N, 3)) > 0.5) * 1.0, r.random((N, 3)) * 0.98 + 0.01], params)
+
+    return make
+
+
+def _signs(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([np.where(r.random((N, 3)) > 0.5, 1.0, -1.0), r.normal(size=(N, 3))], params)
+
+    return make
+
+
+def _one_hot_probs(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([np.eye(C)[r.integers(0, C, N)], _softmax(r.normal(size=(N, C)))], params)
+
+    return make
+
+
+def _one_hot_logits(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([np.eye(C)[r.integers(0, C, N)], r.normal(size=(N, C))], params)
+
+    return make
+
+
+def _sparse(probs: bool = True, **params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        z = r.normal(size=(N, C))
+        return Case([r.integers(0, C, N), _softmax(z) if probs else z], params)
+
+    return make
+
+
+def _distributions(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([_softmax(r.normal(size=(N, C))), _softmax(r.normal(size=(N, C)))], params)
+
+    return make
+
+
+def _embeddings_labels(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        labels = np.array([0, 0, 1, 1, 2, 2])
+        return Case([r.normal(size=(N, D)), labels], params, differentiable=(0,))
+
+    return make
+
+
+def _segmentation(mode: str = "multiclass", **params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        if mode == "binary":  # lovasz_hinge: logits always
+            y = (r.random((2, 8, 8, 1)) > 0.5) * 1.0
+            return Case([y, r.normal(size=(2, 8, 8, 1))], params)
+        y = np.eye(3)[r.integers(0, 3, (2, 8, 8))]
+        return Case([y, r.normal(size=(2, 8, 8, 3))], {"from_logits": True, **params})
+
+    return make
+
+
+def _ranking(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        labels = r.integers(0, 4, (N, L)).astype(float)
+        labels[0, -2:] = -1.0  # padding
+        return Case([labels, r.normal(size=(N, L))], params)
+
+    return make
+
+
+def _triplet() -> Case:
+    r = _rng()
+    return Case([r.normal(size=(N, D)) for _ in range(3)], differentiable=(0, 1, 2))
+
+
+def _two_views(**params: Any) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        return Case([r.normal(size=(N, D)), r.normal(size=(N, D))], params, differentiable=(0, 1))
+
+    return make
+
+
+def _pair_with_sign(shape: tuple[int, ...]) -> Callable[[], Case]:
+    def make() -> Case:
+        r = _rng()
+        y = np.where(r.random(N) > 0.5, 1.0, -1.0)
+        return Case([r.normal(size=shape), r.normal(size=shape), y], differentiable=(0, 1))
+
+    return make
+
+
+def _hinge_embedding() -> Case:
+    r = _rng()
+    return Case([r.random((N, 3)) * 2, np.where(r.random((N, 3)) > 0.5, 1.0, -1.0)], {}, (0,))
+
+
+def _ctc() -> Case:
+    r = _rng()
+    labels = r.integers(1, C, (2, 3))
+    return Case([labels, r.normal(size=(2, L, C))])
+
+
+def _crps_gaussian() -> Case:
+    r = _rng()
+    return Case([r.normal(size=N), r.normal(size=N), r.random(N) + 0.5], {}, (1, 2))
+
+
+def _ensemble() -> Case:
+    r = _rng()
+    return Case([r.normal(size=N), r.normal(size=(N, 8))])
+
+
+def _beta_nll() -> Case:
+    r = _rng()
+    return Case([r.normal(size=N), r.normal(size=N), r.random(N) + 0.5], {}, (1, 2))
+
+
+FACTORIES: dict[str, Callable[[], Case]] = {
+    # regression
+    "mean_squared_error": _regression(),
+    "mean_absolute_error": _regression(),
+    "mean_absolute_percentage_error": _regression(),
+    "mean_squared_logarithmic_error": _positive(),
+    "huber": _regression(delta=0.5),
+    "smooth_l1": _regression(beta=0.5),
+    "log_cosh": _regression(),
+    "quantile": _regression(quantiles=0.9),
+    "expectile": _regression(tau=0.2),
+    "poisson": _positive(),
+    "poisson_nll": _positive(),
+    "gaussian_nll": _regression(var=0.7),
+    "laplace_nll": _regression(scale=0.7),
+    "tweedie": _positive(power=1.5),
+    "cosine_similarity": _regression(),
+    # classification
+    "binary_crossentropy": _binary_probs(),
+    "binary_focal_crossentropy": _binary_probs(gamma=2.0),
+    "categorical_crossentropy": _one_hot_probs(),
+    "categorical_focal_crossentropy": _one_hot_probs(),
+    "sparse_categorical_crossentropy": _sparse(),
+    "sparse_categorical_focal_crossentropy": _sparse(),
+    "hinge": _signs(),
+    "squared_hinge": _signs(),
+    "soft_margin": _signs(),
+    "categorical_hinge": _one_hot_logits(),
+    "kl_divergence": _distributions(),
+    "js_divergence": _distributions(),
+    "poly_loss": _one_hot_probs(),
+    "asymmetric_loss": _binary_probs(),
+    "generalized_crossentropy": _one_hot_probs(),
+    "symmetric_crossentropy": _one_hot_probs(),
+    "normalized_crossentropy": _one_hot_probs(),
+    "bi_tempered_logistic": _one_hot_logits(t1=0.8, t2=1.2),
+    "taylor_crossentropy": _one_hot_probs(),
+    "multiclass_hinge": _sparse(probs=False),
+    "sparsemax_loss": _sparse(probs=False),
+    "ctc": _ctc,
+    # segmentation
+    "dice": _segmentation(per_image=True),
+    "jaccard": _segmentation(),
+    "tversky": _segmentation(per_image=True),
+    "focal_tversky": _segmentation(),
+    "generalized_dice": _segmentation(per_image=True),
+    "lovasz_softmax": _segmentation(per_image=True),
+    "lovasz_hinge": _segmentation("binary"),
+    # metric learning
+    "contrastive": _embeddings_labels(),
+    "supervised_contrastive": _embeddings_labels(),
+    "circle": _embeddings_labels(),
+    "triplet_margin": _triplet,
+    "margin_ranking": _pair_with_sign((N,)),
+    "cosine_embedding": _pair_with_sign((N, D)),
+    "hinge_embedding": _hinge_embedding,
+    "info_nce": _two_views(),
+    # ranking
+    "pairwise_logistic": _ranking(),
+    "pairwise_hinge": _ranking(),
+    "listnet": _ranking(),
+    "listmle": _ranking(),
+    "approx_ndcg": _ranking(),
+    "lambda_loss": _ranking(),
+    # probabilistic
+    "brier": _binary_probs(),
+    "crps_gaussian": _crps_gaussian,
+    "crps_ensemble": _ensemble,
+    "beta_nll": _beta_nll,
+}
+
+
+def case(name: str) -> Case:
+    """A fresh case for ``name`` (new arrays each time, the same values)."""
+    return FACTORIES[name]()
