@@ -8,6 +8,7 @@
 
 from . import ops
 from ._custom import loss
+from ._object import Loss
 from ._registry import LossInfo, aliases, get, info, names
 from ._validate import set_validation, validation
 from .losses import (
@@ -82,6 +83,7 @@ mean_square_error = mean_squared_error
 __version__ = "0.1.0"
 
 __all__ = [
+    "Loss",
     "LossInfo",
     "__version__",
     "aliases",

@@ -103,6 +103,14 @@ def get(name: str | F) -> F:
     return info(name).function
 
 
+def name_of(function: F) -> str | None:
+    """The canonical name ``function`` is registered under, or ``None``."""
+    for entry in _LOSSES.values():
+        if entry.function is function:
+            return entry.name
+    return None
+
+
 def names() -> list[str]:
     """The sorted canonical names of every registered loss.
 

@@ -1,0 +1,92 @@
+"""What the framework wrappers (``losskit.torch``, ``losskit.keras``) read off a registered loss."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ._object import CALL_ARGUMENTS
+
+#: Name parts written in capitals in class names (``kl_divergence`` → ``KLDivergence``).
+_ACRONYMS = {"kl", "js", "nll", "ctc", "nce", "ndcg", "crps", "mle", "l1", "iou"}
+#: Whole names whose class name is not the plain CamelCase of their parts.
+_CLASS_NAMES = {"listnet": "ListNet", "listmle": "ListMLE", "ntxent": "NTXent"}
+
+
+def class_name(name: str) -> str:
+    """CamelCase class name of a loss: ``binary_crossentropy`` → ``BinaryCrossentropy``."""
+    if name in _CLASS_NAMES:
+        return _CLASS_NAMES[name]
+    return "".join(p.upper() if p in _ACRONYMS else p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+def loss_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The keyword-only parameters a wrapper binds at construction (the contract's excluded)."""
+    return [
+        p
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name not in CALL_ARGUMENTS
+    ]
+
+
+def takes_pair(function: Callable[..., Any]) -> bool:
+    """Whether the loss's leading inputs are the ``(y_true, y_pred)`` pair."""
+    names = [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return names[:2] == ["y_true", "y_pred"]
+
+
+#: Positional parameter names that hold targets or labels (the rest hold predictions).
+TARGET_NAMES = ("y_true", "labels", "y", "target", "targets")
+
+
+def positional_inputs(function: Callable[..., Any]) -> list[str]:
+    """The required positional parameters: the loss's data inputs, in order."""
+    return [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+
+
+def from_target_and_prediction(
+    function: Callable[..., Any], y_true: Any, y_pred: Any, unstack: Callable[[Any, int], Any]
+) -> list[Any]:
+    """A loss's positional inputs from one ``(y_true, y_pred)`` pair (Keras's calling convention).
+
+    Parameters named like targets (``y_true``, ``labels``, ``y``) get ``y_true``; a single
+    prediction parameter gets ``y_pred``; several (``anchor, positive, negative``; ``x1, x2``;
+    ``mu, sigma``) get the slices ``y_pred[:, 0], y_pred[:, 1], ...`` (``unstack(y_pred, i)``).
+    """
+    names = positional_inputs(function)
+    predictions = [n for n in names if n not in TARGET_NAMES]
+    inputs = []
+    for name in names:
+        if name in TARGET_NAMES:
+            inputs.append(y_true)
+        elif len(predictions) == 1:
+            inputs.append(y_pred)
+        else:
+            inputs.append(unstack(y_pred, predictions.index(name)))
+    return inputs
+
+
+def constructor_signature(
+    function: Callable[..., Any], overrides: dict[str, Any], extra: list[inspect.Parameter]
+) -> inspect.Signature:
+    """``(self, *, <loss parameters with defaults replaced by overrides>, <extra>)``."""
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+    for p in loss_parameters(function):
+        parameters.append(p.replace(default=overrides[p.name]) if p.name in overrides else p)
+    return inspect.Signature([*parameters, *extra])
+
+
+def wrapper_doc(name: str, function: Callable[..., Any], convention: str) -> str:
+    """A wrapper class's docstring: the convention, then the function's own summary."""
+    summary = (inspect.getdoc(function) or "").split("\n\n")[0]
+    see = f"See ``losskit.{name}`` for the formula and parameters."
+    return f"``losskit.{name}`` as {convention}.\n\n{summary}\n\n{see}"

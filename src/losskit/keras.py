@@ -1,0 +1,176 @@
+"""Keras 3 losses for every registered loss: ``losskit.keras.Dice(...)``, ...
+
+One ``keras.losses.Loss`` subclass per registered loss is generated from the registry (its
+CamelCase name, its keyword parameters as constructor arguments), plus ``Loss(loss_object)`` for
+any ``lk.Loss`` object. They follow Keras's conventions: ``call(y_true, y_pred)``, channels last,
+``reduction="sum_over_batch_size"`` by default, and work under every Keras backend (TensorFlow,
+JAX, PyTorch), since losskit dispatches on the tensors Keras passes.
+
+Losses whose inputs are not a ``(y_true, y_pred)`` pair take labels as ``y_true`` and the model's
+output as ``y_pred``: ``SupervisedContrastive()(labels, embeddings)``; several predicted inputs
+are stacked on axis 1 of ``y_pred``: ``TripletMargin()(None, stack([a, p, n], axis=1))``,
+``CRPSGaussian()(y, stack([mu, sigma], axis=1))``.
+
+Keras reductions map onto losskit's contract: ``"sum_over_batch_size"`` and ``"mean"`` divide
+``Σ w·ℓ`` by the number of entries that count, ``"mean_with_sample_weight"`` by ``Σ w`` (losskit's
+``"mean"``), ``"sum"`` and ``None``/``"none"`` as named. ``sample_weight`` and a Keras mask on
+``y_pred`` are the contract's ``sample_weight`` and ``mask``.
+
+Every class is registered as Keras-serializable (package ``losskit``), so a model compiled with
+one saves and loads with ``keras.models.load_model(path)``, every parameter restored, without
+``custom_objects``.
+
+>>> import numpy as np, losskit.keras as lkk
+>>> loss = lkk.Huber(delta=0.5)
+>>> float(loss(np.array([[0.0, 0.0]]), np.array([[0.25, 2.0]])))
+0.453125
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import keras
+
+from . import _object, _registry
+from ._backend import backend_of
+from ._wrapping import (
+    class_name,
+    constructor_signature,
+    from_target_and_prediction,
+    wrapper_doc,
+)
+
+#: Keras reduction → losskit reduction.
+REDUCTIONS: dict[str | None, str] = {
+    "sum_over_batch_size": "sum_over_batch_size",
+    "mean": "sum_over_batch_size",
+    "mean_with_sample_weight": "mean",
+    "sum": "sum",
+    "none": "none",
+    None: "none",
+}
+#: The array library each Keras backend computes with.
+_LIBRARIES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch", "numpy": "numpy"}
+
+
+@keras.saving.register_keras_serializable(package="losskit")
+class Loss(keras.losses.Loss):
+    """A losskit loss (an ``lk.Loss`` object, a name or a function) as a Keras loss."""
+
+    def __init__(
+        self,
+        loss: Any,
+        *,
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        if isinstance(loss, dict):  # from a saved config
+            loss = _object.Loss.from_config(loss)
+        elif not isinstance(loss, _object.Loss):
+            loss = _object.Loss(loss)
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.loss = loss
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        _check_library(y_true, y_pred)
+        mask = keras.backend.get_keras_mask(y_pred) if hasattr(y_pred, "_keras_mask") else None
+        return self.loss(
+            *self._inputs(y_true, y_pred),
+            sample_weight=sample_weight,
+            mask=mask,
+            reduction=REDUCTIONS[self.reduction],
+        )
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        _check_library(y_true, y_pred)
+        return self.loss(*self._inputs(y_true, y_pred), reduction="none")
+
+    def _inputs(self, y_true: Any, y_pred: Any) -> list[Any]:
+        """The loss's inputs; for a sum, the first term's convention (they must agree)."""
+        function = self.loss.terms()[0][1].function
+        return from_target_and_prediction(function, y_true, y_pred, _unstack)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"loss": self.loss.get_config(), "name": self.name, "reduction": self.reduction}
+
+
+class _RegisteredLoss(Loss):
+    """Base of the generated classes: the loss name is fixed, its parameters are arguments."""
+
+    loss_name: str = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        keras_args = {k: kwargs.pop(k) for k in ("name", "reduction", "dtype") if k in kwargs}
+        self.params = kwargs
+        super().__init__(_object.Loss(self.loss_name, **kwargs), **keras_args)
+
+    def get_config(self) -> dict[str, Any]:
+        config = {"name": self.name, "reduction": self.reduction}
+        return {**config, **_object.Loss(self.loss_name, **self.params).get_config()["params"]}
+
+
+def _unstack(y_pred: Any, index: int) -> Any:
+    return y_pred[:, index]
+
+
+def _check_library(y_true: Any, y_pred: Any) -> None:
+    expected = _LIBRARIES.get(keras.backend.backend())
+    for argument, value in (("y_pred", y_pred), ("y_true", y_true)):
+        if not hasattr(value, "shape") or type(value).__module__.startswith("numpy"):
+            continue
+        library = backend_of(value).name
+        if expected is not None and library not in (expected, "numpy"):
+            raise TypeError(
+                f"{argument} is a {type(value).__module__}.{type(value).__name__}, but Keras runs "
+                f"on the {keras.backend.backend()!r} backend; pass {expected} tensors (or NumPy "
+                "arrays) to a Keras loss, or call the losskit function directly"
+            )
+
+
+def _loss_class(info: _registry.LossInfo) -> type[Loss]:
+    keras_parameters = [
+        inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None),
+        inspect.Parameter(
+            "reduction", inspect.Parameter.KEYWORD_ONLY, default="sum_over_batch_size"
+        ),
+        inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None),
+    ]
+    cls_name = class_name(info.name)
+
+    def __init__(self: _RegisteredLoss, **kwargs: Any) -> None:
+        _RegisteredLoss.__init__(self, **kwargs)
+
+    __init__.__signature__ = constructor_signature(  # type: ignore[attr-defined]
+        info.function, {}, keras_parameters
+    )
+    cls = type(
+        cls_name,
+        (_RegisteredLoss,),
+        {
+            "__init__": __init__,
+            "__doc__": wrapper_doc(info.name, info.function, "a Keras loss"),
+            "__module__": __name__,
+            "loss_name": info.name,
+        },
+    )
+    return keras.saving.register_keras_serializable(package="losskit", name=cls_name)(cls)
+
+
+_CLASSES = {class_name(n): _loss_class(_registry.info(n)) for n in _registry.names()}
+globals().update(_CLASSES)
+
+
+def __getattr__(attr: str) -> Any:
+    """Classes for losses registered after this module was imported (``@lk.loss``)."""
+    for name in _registry.names():
+        if class_name(name) == attr:
+            cls = _loss_class(_registry.info(name))
+            globals()[attr] = cls
+            return cls
+    raise AttributeError(f"module 'losskit.keras' has no attribute {attr!r}")
+
+
+__all__ = ["REDUCTIONS", "Loss", *sorted(_CLASSES)]

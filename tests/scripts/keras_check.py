@@ -1,0 +1,131 @@
+"""Run in its own process with KERAS_BACKEND set (see test_wrappers_keras.py).
+
+``python keras_check.py SAVE_PATH``: every registered loss as a ``losskit.keras`` class gives the
+function's value on this backend's tensors and survives a serialisation round trip; a model
+compiled with losskit losses fits, and is saved to SAVE_PATH for a fresh process to load.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras
+import numpy as np
+
+import losskit as lk
+import losskit.keras as lkk
+from cases import case
+from losskit._wrapping import TARGET_NAMES, class_name, positional_inputs
+
+BACKEND = keras.backend.backend()
+
+
+def tensor(x: np.ndarray):
+    dtype = "int32" if x.dtype.kind in "iu" else "float32"
+    return keras.ops.convert_to_tensor(x.astype(dtype), dtype=dtype)
+
+
+def keras_pair(name: str, inputs: list[np.ndarray]):
+    """(y_true, y_pred) in the Keras wrappers' convention for ``name``'s inputs."""
+    names = positional_inputs(lk.get(name))
+    targets = [x for n, x in zip(names, inputs, strict=True) if n in TARGET_NAMES]
+    predictions = [x for n, x in zip(names, inputs, strict=True) if n not in TARGET_NAMES]
+    y_true = targets[0] if targets else None
+    y_pred = predictions[0] if len(predictions) == 1 else np.stack(predictions, axis=1)
+    return y_true, y_pred
+
+
+def check_every_loss() -> None:
+    for name in lk.names():
+        c = case(name)
+        expected = lk.get(name)(*c.inputs, **c.params, reduction="sum_over_batch_size")
+        loss = getattr(lkk, class_name(name))(**c.params)
+        y_true, y_pred = keras_pair(name, c.inputs)
+        args = (None if y_true is None else tensor(y_true), tensor(y_pred))
+        value = keras.ops.convert_to_numpy(loss(*args))
+        np.testing.assert_allclose(value, expected, rtol=2e-5, atol=1e-6, err_msg=name)
+        clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+        assert type(clone) is type(loss) and clone.get_config() == loss.get_config(), name
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(*args)), value, rtol=1e-6)
+        if lk.info(name).family == "segmentation" and not c.params.get("per_image"):
+            continue  # one value for the whole batch: per-sample weights are an error there
+        weights = np.linspace(0.5, 1.5, c.inputs[0].shape[0] if y_true is not None else 6)
+        weighted = loss(*args, sample_weight=tensor(weights))
+        assert np.isfinite(keras.ops.convert_to_numpy(weighted)), name
+    print(f"{len(lk.names())} losses ok")
+
+
+def check_reductions() -> None:
+    y, p = np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[0.5, 0.0], [2.0, 1.0]])
+    w = np.array([1.0, 3.0])
+    per = (p - y) ** 2 * w[:, None]
+    expected = {
+        "sum_over_batch_size": per.sum() / 4,
+        "mean": per.sum() / 4,
+        "mean_with_sample_weight": per.sum() / (2 * w.sum()),
+        "sum": per.sum(),
+    }
+    for reduction, value in expected.items():
+        loss = lkk.MeanSquaredError(reduction=reduction)
+        got = keras.ops.convert_to_numpy(loss(tensor(y), tensor(p), sample_weight=tensor(w)))
+        np.testing.assert_allclose(got, value, rtol=1e-6, err_msg=reduction)
+        native = keras.losses.MeanSquaredError(reduction=reduction)
+        # Keras averages over the last axis first; with 2 columns that is a factor 1/2 on "sum".
+        scale = 2.0 if reduction == "sum" else 1.0
+        ref = keras.ops.convert_to_numpy(native(tensor(y), tensor(p), sample_weight=tensor(w)))
+        if reduction != "mean_with_sample_weight":
+            np.testing.assert_allclose(got, scale * ref, rtol=1e-6, err_msg=reduction)
+    print("reductions ok")
+
+
+def check_wrong_library() -> None:
+    other = {"jax": "torch", "torch": "jax", "tensorflow": "torch"}[BACKEND]
+    if other == "torch":
+        import torch
+
+        foreign = torch.ones(2, 3)
+    else:
+        import jax.numpy as jnp
+
+        foreign = jnp.ones((2, 3))
+    try:
+        lkk.MeanSquaredError()(tensor(np.ones((2, 3))), foreign)
+    except TypeError as error:
+        assert "y_pred" in str(error) and BACKEND in str(error), error
+    else:
+        raise AssertionError("a foreign tensor was accepted")
+    print("wrong library ok")
+
+
+def check_fit_and_save(path: str) -> None:
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[(x[:, 0] > 0).astype(int) + (x[:, 1] > 0.5).astype(int)]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    loss = lkk.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=0.05, class_weight=[1.0, 2.0, 0.5]
+    )
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss)
+    history = model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0], losses
+    compound = lkk.Loss(0.5 * lk.Loss("mean_squared_error") + lk.Loss("huber", delta=0.5))
+    regression = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    regression.compile(optimizer="adam", loss=compound)
+    regression.fit(x, y, epochs=1, verbose=0)
+    model.save(path)
+    regression.save(path.replace(".keras", "_compound.keras"))
+    print("fit ok", loss.get_config())
+
+
+if __name__ == "__main__":
+    check_every_loss()
+    check_reductions()
+    check_wrong_library()
+    check_fit_and_save(sys.argv[1])
+    print("all ok")
