@@ -7,6 +7,7 @@
 """
 
 from . import ops
+from ._check import check
 from ._custom import loss
 from ._object import Loss
 from ._registry import LossInfo, aliases, get, info, names
@@ -98,6 +99,7 @@ __all__ = [
     "categorical_focal_crossentropy",
     "categorical_hinge",
     "category_crossentropy",
+    "check",
     "circle",
     "contrastive",
     "cosine_embedding",

@@ -1,0 +1,305 @@
+"""The property checker: ``lk.check(loss, task=...)``.
+
+Modules:
+
+* ``_adapt``: the loss under test (``Subject``), one ``Engine`` per array library (conversion,
+  autodiff; NumPy: float64 finite differences) and the ``Evaluator`` that runs many independent
+  calls at once (``reduction="none"``, ``vmap``, or a loop; JAX/TF compiled per padded shape);
+* ``_problem``: the task's array layout and the prediction domain;
+* ``_optimize``: vectorised NumPy minimisers (golden section, compass search on the simplex);
+* ``_context``: what the property functions share;
+* ``_properties`` (the loss as a function, and the registry), ``_proper`` (minima, properness,
+  link, calibration, canonical link, symmetry), ``_elicit`` (regression statistics, scaling);
+* ``_report``: ``Report`` and ``Finding``, text / Markdown / HTML;
+* ``_plots``: the figures (matplotlib, imported lazily).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .._validate import validation
+from . import _properties
+from ._adapt import BACKENDS, FRAMEWORKS, Engine, Evaluator, Subject, installed, make_engine
+from ._adapt import quiet as _quiet
+from ._adapt import resolve as _resolve
+from ._problem import MODES, TASKS, Problem, domain_for
+from ._report import PROPERTIES, Finding, Report
+
+__all__ = ["PROPERTIES", "Finding", "Report", "Session", "check", "prepare", "session_data"]
+
+
+@dataclass
+class Session:
+    """A loss made ready for probing: the subject, its backend, the problem, an evaluator."""
+
+    subject: Subject
+    engine: Engine
+    problem: Problem
+    evaluator: Evaluator
+    from_logits: bool
+    seed: int
+    probe: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def context(self) -> _properties.Context:
+        return _properties.Context(
+            subject=self.subject,
+            engine=self.engine,
+            problem=self.problem,
+            ev=self.evaluator,
+            rng=np.random.default_rng(self.seed),
+            notes=self.notes,
+        )
+
+
+def _check_arguments(task: Any, backend: Any, from_logits: Any, seed: Any) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(map(repr, TASKS))}; got {task!r}")
+    if backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))}; got {backend!r}"
+        )
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an integer; got {seed!r}")
+
+
+def _kwargs_candidates(subject: Subject, task: str, from_logits: bool) -> list[dict[str, Any]]:
+    """The keyword arguments to try: from_logits when the loss has it, the task's mode."""
+    base: dict[str, Any] = {}
+    if from_logits and "from_logits" in subject.parameters:
+        base["from_logits"] = True
+    if "mode" in subject.parameters and task in MODES:
+        options = [MODES[task]] + (["binary"] if task == "multilabel" else [])
+        return [{**base, "mode": m} for m in options] + [base]
+    return [base]
+
+
+def _variants(task: str) -> list[dict[str, bool]]:
+    """Target formats to try: one-hot then class indices; any then positive regression
+    targets."""
+    if task == "multiclass":
+        return [{"sparse": False}, {"sparse": True}]
+    if task == "regression":
+        return [{"positive_targets": False}, {"positive_targets": True}]
+    return [{}]
+
+
+def _short_error(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _probe(subject: Subject, engine: Engine, problem: Problem, seed: int) -> dict[str, Any]:
+    """Call the loss once on a typical batch; raise if the result is unusable here."""
+    y, p = problem.typical(np.random.default_rng(seed), 6)
+    out = subject.call(engine.asarray(y), engine.asarray(p))
+    if not engine.is_native(out):
+        kind = "a NumPy array or number" if engine.name == "numpy" else f"a {engine.name} array"
+        raise TypeError(f"returned {type(out).__name__}, not {kind}")
+    try:
+        arr = engine.to_numpy(out)
+    except Exception as error:
+        raise TypeError(f"returned {type(out).__name__}, which is not numeric") from error
+    if arr.size == 0:
+        raise ValueError("returned an empty array")
+    scalarise = arr.ndim > 0
+    ev = Evaluator(subject, engine, scalarise=scalarise)
+    if engine.autodiff:
+        _, grad = ev.value_and_grad(y, p)
+        if grad.shape != p.shape:
+            raise ValueError(f"gradient of shape {grad.shape} for y_pred of shape {p.shape}")
+    return {"y_true": y, "y_pred": p, "shape": tuple(arr.shape), "evaluator": ev}
+
+
+def prepare(
+    loss: Any,
+    *,
+    task: str,
+    from_logits: bool = False,
+    backend: str = "auto",
+    seed: int = 0,
+    prefer_numpy: bool = False,
+) -> Session:
+    """Resolve ``loss``, choose its backend and target format, and return a :class:`Session`.
+
+    ``backend="auto"`` tries torch, jax and tensorflow (those installed) in that order, then
+    NumPy; ``prefer_numpy`` puts NumPy first for losskit losses (the plots use it: no framework
+    import, finite-difference gradients).
+    """
+    _check_arguments(task, backend, from_logits, seed)
+    subject = _resolve(loss)
+    domain = domain_for(task, from_logits, subject.info)
+    if backend == "auto":
+        names = [n for n in FRAMEWORKS if installed(n)] + ["numpy"]
+        if prefer_numpy and subject.is_losskit:
+            names = ["numpy", *names[:-1]]
+    else:
+        names = [backend]
+    errors: list[str] = []
+    for name in names:
+        if not installed(name):
+            errors.append(f"{name}: not installed")
+            continue
+        try:
+            engine = make_engine(name)
+        except Exception as error:  # an installed framework that fails to import
+            errors.append(f"{name}: {_short_error(error)}")
+            continue
+        failure = ""
+        for kwargs in _kwargs_candidates(subject, task, from_logits):
+            subject.kwargs = kwargs
+            for variant in _variants(task):
+                for dtype in ("float64", "float32"):
+                    engine.dtype = dtype
+                    problem = Problem(
+                        task,
+                        domain,
+                        sparse=variant.get("sparse", False),
+                        positive_targets=variant.get("positive_targets", False),
+                    )
+                    try:
+                        with engine.context(), _quiet():
+                            probe = _probe(subject, engine, problem, seed)
+                    except Exception as error:
+                        failure = failure or _short_error(error)
+                        continue
+                    notes = []
+                    if dtype == "float32":
+                        notes.append(
+                            "The loss fails in float64 on this backend; it was checked in "
+                            "float32 with looser tolerances."
+                        )
+                    ev = probe["evaluator"]
+                    lower, upper = problem.bounds
+                    ev.lower, ev.upper = lower, upper
+                    if ev.scalarise:
+                        notes.append(
+                            f"The loss returned shape {probe['shape']} for a batch; the other "
+                            "properties use its mean."
+                        )
+                    return Session(subject, engine, problem, ev, from_logits, seed, probe, notes)
+        errors.append(f"{name}: {failure}")
+    tried = "; ".join(errors)
+    raise TypeError(
+        f"loss {subject.name!r} could not be called as f(y_true, y_pred) for task={task!r} "
+        f"on {'any backend' if backend == 'auto' else f'backend={backend!r}'} ({tried})"
+    )
+
+
+def session_data(
+    loss: Any,
+    compute: Any,
+    *,
+    task: str,
+    from_logits: bool = False,
+    backend: str = "auto",
+    seed: int = 0,
+) -> tuple[str, Any]:
+    """``compute(context)`` for one loss (what the plots draw): its label and the result.
+
+    A losskit loss runs on NumPy (float64, finite-difference gradients) when ``backend`` is
+    ``"auto"``: no framework import for a plot.
+    """
+    session = prepare(
+        loss, task=task, from_logits=from_logits, backend=backend, seed=seed, prefer_numpy=True
+    )
+    with session.engine.context(), validation(False), _quiet():
+        value = compute(session.context())
+    return session.subject.name, value
+
+
+def check(
+    loss: Any,
+    *,
+    task: str,
+    from_logits: bool = False,
+    backend: str = "auto",
+    seed: int = 0,
+) -> Report:
+    """Check a loss's properties numerically and return a :class:`Report`.
+
+    ``loss`` is a registered name, a losskit function, an ``@lk.loss`` function, an ``lk.Loss``
+    object, or a plain function ``f(y_true, y_pred)`` in NumPy, PyTorch, JAX or TensorFlow that
+    returns a scalar (arguments in that order: wrap a torch module as
+    ``lambda y, p: module(p, y)``). ``task`` is ``"binary"``, ``"multiclass"``,
+    ``"multilabel"``, ``"regression"`` or ``"segmentation"``. Classification losses receive
+    probabilities unless ``from_logits=True`` (a loss with a ``from_logits`` parameter gets
+    ``from_logits=True``; any other function receives logits); a registered loss whose
+    registered domain is real-valued scores, such as the hinge, receives scores (decision
+    threshold 0). A loss with a ``mode`` parameter (Brier, Dice, ...) gets the task's mode.
+    ``backend="auto"`` uses the first of torch, jax and tensorflow the function works with (and
+    differentiates), or NumPy with float64 finite differences; ``seed`` draws the random
+    batches. Losses are checked in float64 (in float32, with looser tolerances, if they fail in
+    float64); JAX runs with 64-bit types enabled for the check's duration only.
+
+    Every report holds all properties, in this order: ``scalar``, ``finite``,
+    ``minimum_at_target``, ``nonnegative``, ``proper``, ``link``, ``calibrated``,
+    ``canonical_link``, ``gradient``, ``convex``, ``lipschitz``, ``symmetric``, ``bounded``,
+    ``elicits``, ``scaling``, ``decomposable`` (``losskit._check.PROPERTIES``). None is
+    omitted: a property that does not apply has verdict ``"info"`` and a sentence saying why.
+
+    * always information: ``nonnegative`` (the smallest value; the regret form when the minimum
+      is not 0), ``link`` (the recovered link's name), ``elicits``;
+    * regression: ``proper``, ``link``, ``calibrated`` do not apply; ``canonical_link`` and
+      ``symmetric`` report a measurement as information (gradient ∝ y_pred - y; residual
+      symmetry); ``elicits`` names the statistic (``"mean"``, ``"median"``,
+      ``"quantile(0.9)"``, ``"expectile(0.9)"`` or ``"none"``); ``scaling`` is translation and
+      scale equivariance of the minimiser;
+    * segmentation: ``proper``, ``link``, ``calibrated``, ``canonical_link``, ``symmetric``,
+      ``elicits`` do not apply; ``scaling`` is independence of the image resolution;
+    * classification: ``elicits`` and ``scaling`` do not apply; ``canonical_link`` does not
+      apply to scores (no known link);
+    * the NumPy backend: ``gradient`` does not apply (no autodiff to compare).
+
+    >>> import numpy as np, losskit as lk
+    >>> def squared(y_true, y_pred):
+    ...     return np.mean((y_pred - y_true) ** 2)
+    >>> report = lk.check(squared, task="regression", backend="numpy")
+    >>> report["elicits"].value, report["convex"].verdict, report["bounded"].verdict
+    ('mean', 'pass', 'fail')
+    >>> report["scalar"].value
+    'mean'
+    """
+    start = time.perf_counter()
+    session = prepare(loss, task=task, from_logits=from_logits, backend=backend, seed=seed)
+    findings: dict[str, Finding] = {}
+    with session.engine.context(), validation(False), _quiet():
+        ctx = session.context()
+        findings["scalar"] = _properties.scalar(ctx, session.probe)
+        for name, function in _properties.PROPERTY_FUNCTIONS.items():
+            try:
+                findings[name] = function(ctx)
+            except Exception as error:  # one property's failure does not hide the others
+                findings[name] = Finding(
+                    name,
+                    "fail",
+                    "error",
+                    f"The check could not evaluate the loss here: {_short_error(error)}.",
+                    {"error": _short_error(error)},
+                )
+        try:
+            curves = _properties.loss_curves(ctx)
+        except Exception:
+            curves = {}
+    return Report(
+        loss_name=session.subject.name,
+        task=task,
+        backend=session.engine.name,
+        findings=findings,
+        domain=session.problem.describe(),
+        from_logits=from_logits,
+        dtype=session.engine.dtype,
+        seconds=time.perf_counter() - start,
+        notes=session.notes,
+        curves=curves,
+    )

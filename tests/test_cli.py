@@ -1,0 +1,450 @@
+"""The ``losskit`` command: every subcommand end to end, run in-process through ``main([...])``,
+and once through ``python -m losskit`` and the installed console script."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import io
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import losskit as lk
+from losskit import _compare
+from losskit.cli import Progress, main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``main(argv)``: exit status, stdout, stderr."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_user_error(code: int, err: str, *fragments: str) -> None:
+    """Exit status 2, a one-line message naming ``fragments``, no traceback."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+# --------------------------------------------------------------------------- list and info
+def test_list_prints_the_catalogue(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert header == ["name", "family", "kind", "task", "properties"]
+    for name in lk.names():
+        assert re.search(rf"^{name}\s", out, re.MULTILINE), name
+    assert re.search(
+        r"^binary_crossentropy\s+crossentropy\s+elementwise\s+binary\s+.*proper", out, re.M
+    )
+
+
+def test_list_filters_and_json(capsys):
+    code, out, _ = run(capsys, "list", "--family", "robust", "--json")
+    assert code == 0
+    entries = json.loads(out)
+    assert {e["family"] for e in entries} == {"robust"}
+    assert "generalized_crossentropy" in {e["name"] for e in entries}
+    assert run(capsys, "list", "--task", "regression")[1].count("regression") >= 5
+    code, _, err = run(capsys, "list", "--family", "nonsense")
+    assert_user_error(code, err, "families:")
+
+
+def test_info_shows_formula_parameters_and_references(capsys):
+    code, out, _ = run(capsys, "info", "bce")  # an alias
+    assert code == 0
+    assert out.startswith("binary_crossentropy\n")
+    assert "aliases: bce" in out
+    assert ".. math::" in out and "from_logits = False" in out and "label_smoothing = 0.0" in out
+    assert "Properties:" in out and "References:" in out
+    assert ">>>" not in out  # doctest examples are left out
+
+
+def test_info_unknown_name_suggests(capsys):
+    code, out, err = run(capsys, "info", "focal")
+    assert_user_error(code, err, "unknown loss 'focal'", "did you mean", "focal_loss")
+    assert out == ""
+
+
+def test_help_and_no_command(capsys):
+    assert main(["--help"]) == 0
+    assert "compare" in capsys.readouterr().out
+    assert main([]) == 2
+    assert "usage: losskit" in capsys.readouterr().err
+    assert main(["compare", "--backend", "nope"]) == 2  # argparse choices
+
+
+# ------------------------------------------------------------------------------------ eval
+@pytest.fixture
+def binary_files(tmp_path: Path) -> dict[str, Path]:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 1001).astype(np.float64)
+    p = rng.uniform(0.001, 0.999, 1001)
+    files = {"y": y, "p": p}
+    paths = {}
+    for key, values in files.items():
+        np.save(tmp_path / f"{key}.npy", values)
+        np.savetxt(tmp_path / f"{key}.csv", values, delimiter=",", header=key, comments="")
+        paths[key + "_npy"], paths[key + "_csv"] = tmp_path / f"{key}.npy", tmp_path / f"{key}.csv"
+    np.save(tmp_path / "p_short.npy", p[:-1])
+    paths["p_short"] = tmp_path / "p_short.npy"
+    return paths
+
+
+def eval_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code, out, err = run(capsys, "eval", "--json", "--no-progress", *argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("kind", ["npy", "csv"])
+@pytest.mark.parametrize("chunk", ["0", "1", "7", "1000", "5000"])
+def test_eval_chunked_mean_equals_one_shot(capsys, binary_files, kind, chunk):
+    y, p = np.load(binary_files["y_npy"]), np.load(binary_files["p_npy"])
+    expected = float(lk.binary_crossentropy(y, p))
+    files = ["--y-true", str(binary_files[f"y_{kind}"]), "--y-pred", str(binary_files[f"p_{kind}"])]
+    result = eval_json(capsys, "--loss", "bce", *files, "--chunk-size", chunk)
+    assert result["value"] == pytest.approx(expected, rel=1e-12)
+    assert result["count"] == 1001
+    total = eval_json(capsys, "--loss", "bce", *files, "--chunk-size", chunk, "--reduction", "sum")
+    assert total["value"] == pytest.approx(float(lk.binary_crossentropy(y, p, reduction="sum")))
+
+
+def test_eval_multiclass_csv_and_parameters(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    labels, logits = rng.integers(0, 5, 333), rng.normal(size=(333, 5))
+    labels[::10] = -1
+    np.save(tmp_path / "labels.npy", labels)
+    np.savetxt(tmp_path / "logits.csv", logits, delimiter=",")
+    params = {"from_logits": True, "label_smoothing": 0.1, "ignore_index": -1}
+    expected = float(lk.sparse_categorical_crossentropy(labels, logits, **params))
+    argv = ["--loss", "scce", "--y-true", str(tmp_path / "labels.npy")]
+    argv += ["--y-pred", str(tmp_path / "logits.csv"), "--chunk-size", "16"]
+    argv += [f"--param={k}={v}" for k, v in params.items()]
+    result = eval_json(capsys, *argv)
+    assert result["value"] == pytest.approx(expected, rel=1e-12)
+    assert result["count"] == 333 - 34  # ignored labels leave the mean's denominator
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_eval_reduction_none_writes_every_value(capsys, binary_files, tmp_path, suffix):
+    out_file = tmp_path / f"losses{suffix}"
+    argv = ["eval", "--loss", "mse", "--y-true", str(binary_files["y_npy"])]
+    argv += ["--y-pred", str(binary_files["p_npy"]), "--reduction", "none", "--chunk-size", "100"]
+    code, out, err = run(capsys, *argv, "--output", str(out_file))
+    assert code == 0, err
+    written = np.load(out_file) if suffix == ".npy" else np.loadtxt(out_file, delimiter=",")
+    y, p = np.load(binary_files["y_npy"]), np.load(binary_files["p_npy"])
+    np.testing.assert_allclose(written, (p - y) ** 2, rtol=1e-15)
+    assert "wrote 1001 values" in out
+
+
+def test_eval_prints_a_progress_bar(capsys, binary_files):
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"])]
+    code, out, err = run(
+        capsys, *argv, "--y-pred", str(binary_files["p_npy"]), "--chunk-size", "100"
+    )
+    assert code == 0
+    assert "binary_crossentropy (mean over 1001 values)" in out
+    assert "eval [" in err and "1001/1001" in err
+
+
+def test_eval_errors_a_user_can_act_on(capsys, binary_files, tmp_path):
+    y, p, short = (str(binary_files[k]) for k in ("y_npy", "p_npy", "p_short"))
+    code, _, err = run(capsys, "eval", "--loss", "bcee", "--y-true", y, "--y-pred", p)
+    assert_user_error(code, err, "unknown loss 'bcee'", "did you mean", "'bce'")
+    code, _, err = run(capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", short)
+    assert_user_error(code, err, "shape mismatch", "1001 rows", "1000")
+    missing = str(tmp_path / "missing.npy")
+    code, _, err = run(capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", missing)
+    assert_user_error(code, err, "not found", "missing.npy")
+    code, _, err = run(capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", "p.txt")
+    assert_user_error(code, err, "unknown file type '.txt'")
+    code, _, err = run(
+        capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", p, "--param", "gama=2"
+    )
+    assert_user_error(code, err, "no parameter 'gama'")
+    code, _, err = run(
+        capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", p, "--reduction", "none"
+    )
+    assert_user_error(code, err, "--output")
+    logits = tmp_path / "logits.npy"
+    np.save(logits, np.full(1001, 3.0))
+    code, _, err = run(capsys, "eval", "--loss", "bce", "--y-true", y, "--y-pred", str(logits))
+    assert_user_error(code, err, "from_logits=True")
+
+
+def test_eval_unreadable_files(capsys, binary_files, tmp_path):
+    y = str(binary_files["y_npy"])
+    pickled = tmp_path / "objects.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    code, _, err = run(capsys, "eval", "--loss", "mse", "--y-true", y, "--y-pred", str(pickled))
+    assert_user_error(code, err, "objects.npy", "only numeric arrays")
+    fake = tmp_path / "fake.npy"
+    fake.write_bytes(b"not numpy")
+    code, _, err = run(capsys, "eval", "--loss", "mse", "--y-true", y, "--y-pred", str(fake))
+    assert_user_error(code, err, "not a .npy file")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1.0\n" * 1000 + "x\n")
+    code, _, err = run(capsys, "eval", "--loss", "mse", "--y-true", y, "--y-pred", str(bad))
+    assert_user_error(code, err, "bad.csv", "could not convert string 'x'", "line 1001")
+
+
+def test_eval_parquet(capsys, binary_files, tmp_path):
+    path = tmp_path / "p.parquet"
+    argv = ["--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--y-pred", str(path)]
+    if importlib.util.find_spec("pyarrow") is None:
+        path.write_bytes(b"")
+        code, _, err = run(capsys, "eval", *argv)
+        assert code == 1 and "pip install pyarrow" in err
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = np.load(binary_files["p_npy"])
+    pq.write_table(pa.table({"p": p}), path, row_group_size=100)
+    result = eval_json(capsys, *argv, "--chunk-size", "64")
+    assert result["value"] == pytest.approx(
+        float(lk.binary_crossentropy(np.load(binary_files["y_npy"]), p))
+    )
+
+
+def test_progress_bar_off_a_terminal_prints_quarters():
+    stream = io.StringIO()
+    progress = Progress(8, "work", stream=stream)
+    for _ in range(8):
+        progress.advance(1, "step")
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("work [" + "#" * 30 + "] 8/8")
+
+
+# --------------------------------------------------------------------------------- compare
+TINY = ["compare", "--epochs", "2", "--losses", "crossentropy", "gce:q=0.5", "--no-progress"]
+
+
+def table_of(out: str) -> list[list[str]]:
+    """The compare table's header and rows, split on runs of 2+ spaces."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("loss "))
+    rows = [lines[start]] + [line for line in lines[start + 2 :] if line and line[0] != "-"]
+    rows = rows[: rows.index(next(r for r in rows[1:] if r.startswith("Test set")))]
+    return [re.split(r"\s{2,}", row.strip()) for row in rows]
+
+
+def test_compare_table_and_html_report(capsys, tmp_path):
+    code, out, err = run(capsys, *TINY, "--report", str(tmp_path / "report"))
+    assert code == 0, err
+    header, *rows = table_of(out)
+    assert header == [
+        "loss",
+        "accuracy %",
+        "log-loss",
+        "ECE %",
+        "acc. 30% noise %",
+        "drop (pp)",
+        "time (s)",
+    ]
+    assert [r[0] for r in rows] == ["crossentropy", "gce:q=0.5"]
+    for row in rows:
+        accuracy, log_loss, ece, noisy, drop = (float(v) for v in row[1:6])
+        assert 50 < accuracy <= 100 and log_loss > 0 and 0 <= ece <= 100
+        assert drop == pytest.approx(accuracy - noisy, abs=0.11)
+    index = tmp_path / "report" / "index.html"
+    assert f"HTML report: {index}" in out
+    page = index.read_text()
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert "curves.png" in images and len(images) == 3  # curves + one reliability per loss
+    for name in images:
+        data = (tmp_path / "report" / name).read_bytes()
+        assert data.startswith(b"\x89PNG")
+    assert "gce:q=0.5" in page and "ECE" in page
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["results"][1]["name"] == "generalized_crossentropy"
+    assert results["results"][1]["params"]["q"] == 0.5
+
+
+def test_compare_is_deterministic(capsys):
+    argv = [*TINY, "--imbalance", "3", "--seed", "3"]
+    first, second = (table_of(run(capsys, *argv)[1]) for _ in range(2))
+    assert [r[:-1] for r in first] == [r[:-1] for r in second]  # all but the time column
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_compare_backends_agree_with_torch(backend):
+    pytest.importorskip("torch")
+    pytest.importorskip(backend)
+    config = _compare.Config(losses=("scce", "brier"), epochs=2, noise=0.0, model="linear")
+    reference = _compare.run(config)
+    other = _compare.run(dataclasses.replace(config, backend=backend))
+    assert reference.backend == "torch" and other.backend == backend
+    for a, b in zip(reference.rows, other.rows, strict=True):
+        np.testing.assert_allclose(a.clean.train_loss, b.clean.train_loss, rtol=1e-4)
+        assert a.clean.scores.log_loss == pytest.approx(b.clean.scores.log_loss, rel=1e-4)
+
+
+def test_compare_without_noise_has_no_robustness_columns(capsys):
+    code, out, _ = run(capsys, *TINY, "--noise", "0", "--model", "linear")
+    assert code == 0
+    assert table_of(out)[0] == ["loss", "accuracy %", "log-loss", "ECE %", "time (s)"]
+
+
+def test_compare_rejects_bad_losses(capsys):
+    code, _, err = run(capsys, "compare", "--losses", "crossentropy", "focl", "--epochs", "1")
+    assert_user_error(code, err, "unknown loss 'focl'", "did you mean")
+    code, _, err = run(capsys, "compare", "--losses", "mse", "--epochs", "1")
+    assert_user_error(code, err, "regression loss", "classification loss")
+    code, _, err = run(capsys, "compare", "--losses", "gce:qq=1", "--epochs", "1")
+    assert_user_error(code, err, "no parameter 'qq'", "'q'")
+    code, _, err = run(capsys, "compare", "--noise", "1.5")
+    assert_user_error(code, err, "--noise")
+
+
+def test_compare_data_noise_and_imbalance():
+    data = _compare.load_data("digits", seed=0, imbalance=10.0)
+    counts = np.bincount(data.y_train)
+    assert counts.max() / counts.min() == pytest.approx(10, rel=0.1)
+    balanced = _compare.load_data("digits", seed=0)
+    np.testing.assert_array_equal(data.y_test, balanced.y_test)  # the test set is untouched
+    noisy = _compare.flip_labels(data.y_train, 0.3, 10, seed=0)
+    changed = noisy != data.y_train
+    assert changed.sum() == round(0.3 * len(noisy))
+    assert noisy.min() >= 0 and noisy.max() <= 9
+
+
+def test_compare_metrics():
+    logits = np.log(np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]]))
+    labels = np.array([0, 1, 1, 1])
+    scores = _compare.score(logits, labels)
+    assert scores.accuracy == 0.75
+    expected = -np.mean(np.log([0.9, 0.4, 0.8, 0.7]))
+    assert scores.log_loss == pytest.approx(expected)
+    # bins (lo, hi] of width 1/15: 0.9 → bin 13, 0.6 → 8, 0.8 → 11, 0.7 → 10, one sample each
+    assert scores.ece == pytest.approx((0.1 + 0.6 + 0.2 + 0.3) / 4)
+    assert sum(scores.reliability.count) == 4
+
+
+# ---------------------------------------------------------------------- check and plot (API)
+class FakeReport:
+    def __str__(self) -> str:
+        return "proper: pass"
+
+    def to_markdown(self) -> str:
+        return "| property | verdict |"
+
+    def to_html(self, directory: str) -> str:
+        path = Path(directory) / "index.html"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("<html></html>")
+        return str(path)
+
+
+def test_check_calls_the_checker_api(capsys, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_check(loss, *, task, from_logits=False, backend="auto", seed=0):
+        calls.append((loss, task, from_logits, backend, seed))
+        return FakeReport()
+
+    monkeypatch.setattr(lk, "check", fake_check)
+    module = tmp_path / "my_losses.py"
+    module.write_text("def my_loss(y_true, y_pred):\n    return ((y_true - y_pred) ** 2).mean()\n")
+    argv = ["check", f"{module}:my_loss", "--task", "regression", "--report", str(tmp_path / "r")]
+    code, out, err = run(capsys, *argv, "--markdown", str(tmp_path / "r.md"), "--seed", "3")
+    assert code == 0, err
+    assert calls[0][0].__name__ == "my_loss" and calls[0][1:] == ("regression", False, "auto", 3)
+    assert "proper: pass" in out and (tmp_path / "r" / "index.html").exists()
+    assert (tmp_path / "r.md").read_text().startswith("| property")
+    code, out, _ = run(capsys, "check", "focal_loss", "--from-logits")  # registered: task known
+    assert code == 0 and calls[1][0] is lk.binary_focal_crossentropy
+    assert calls[1][1:3] == ("binary", True)
+
+
+def test_check_errors(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "check", "no_such_module:f", "--task", "binary")
+    assert_user_error(code, err, "cannot import module 'no_such_module'")
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    code, _, err = run(capsys, "check", "broken:f", "--task", "binary")
+    assert_user_error(code, err, "importing 'broken' failed", "RuntimeError: boom")
+    (tmp_path / "fine.py").write_text("def my_loss(y_true, y_pred):\n    return 0.0\n")
+    code, _, err = run(capsys, "check", "fine:my_los", "--task", "binary")
+    assert_user_error(code, err, "no attribute 'my_los'", "my_loss")
+    code, _, err = run(capsys, "check", "fine:my_loss")
+    assert_user_error(code, err, "--task")
+    code, _, err = run(capsys, "check", "binary_crossentropyy")
+    assert_user_error(code, err, "did you mean")
+
+
+def test_plot_calls_the_plot_api(capsys, tmp_path, monkeypatch):
+    calls = []
+
+    class Figure:
+        def savefig(self, path):
+            Path(path).write_bytes(b"\x89PNG")
+
+    def plot_loss(names_or_losses, *, task, grad=False, path=None):
+        calls.append((names_or_losses, task, grad, path))
+        return Figure()
+
+    fake = types.ModuleType("losskit.plots")
+    fake.plot_loss = plot_loss  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "losskit.plots", fake)
+    monkeypatch.setattr(lk, "plots", fake, raising=False)
+    target = tmp_path / "curves.png"
+    code, out, err = run(capsys, "plot", "bce", "focal_loss", "--grad", "-o", str(target))
+    assert code == 0, err
+    assert calls == [
+        (["binary_crossentropy", "binary_focal_crossentropy"], "binary", True, str(target))
+    ]
+    assert target.exists() and f"wrote {target}" in out
+    code, _, err = run(capsys, "plot", "bce", "mse")
+    assert_user_error(code, err, "different tasks", "--task")
+    code, _, err = run(capsys, "plot", "bcee")
+    assert_user_error(code, err, "did you mean")
+
+
+# End to end with the real checker and plots.
+def test_check_end_to_end_with_the_real_checker(capsys, tmp_path):
+    code, out, err = run(capsys, "check", "mse", "--report", str(tmp_path / "report"))
+    assert code == 0, err
+    assert "elicits" in out
+    page = (tmp_path / "report" / "index.html").read_text()
+    for name in re.findall(r'<img src="([^"]+)"', page):
+        assert (tmp_path / "report" / name).exists()
+
+
+def test_plot_end_to_end_with_the_real_plots(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "bce.png"
+    code, _, err = run(capsys, "plot", "bce", "--grad", "-o", str(target))
+    assert code == 0, err
+    assert target.read_bytes().startswith(b"\x89PNG")
+
+
+# ----------------------------------------------------------------------------- subprocesses
+def test_python_dash_m_and_the_console_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "losskit", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and "usage: losskit" in result.stdout
+    script = Path(sys.executable).parent / "losskit"
+    if not script.exists():
+        pytest.skip("the losskit console script is not installed (pip install -e .)")
+    result = subprocess.run(
+        [str(script), "info", "nope"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2 and "unknown loss 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = subprocess.run([str(script), "list"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "binary_crossentropy" in result.stdout
