@@ -19,6 +19,8 @@ from ._timing import Settings
 
 SUITES = {
     "torch": "benchmarks.torch_losses",
+    "torch_compile": "benchmarks.torch_compile",
+    "metric_learning": "benchmarks.metric_learning",
     "jax": "benchmarks.jax_losses",
     "tf": "benchmarks.tf_losses",
     "segmentation": "benchmarks.segmentation",

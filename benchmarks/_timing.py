@@ -44,9 +44,12 @@ class Timing:
 
 
 def per_call(step: Step, number: int) -> float:
-    """Seconds per call of ``step``, run ``number`` times with the garbage collector paused."""
+    """Seconds per call of ``step``, run ``number`` times with the garbage collector paused.
+
+    The collector runs once per comparison (``compare``), not before every sample: with
+    TensorFlow loaded one full collection takes about 0.5 s, more than most samples.
+    """
     enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         start = time.perf_counter()
@@ -72,6 +75,7 @@ def compare(native: Step, losskit: Step, settings: Settings) -> Timing:
     for _ in range(settings.warmup):
         native()
         losskit()
+    gc.collect()
     number = calls_per_sample(native, losskit, settings)
     native_times, losskit_times = [], []
     for _ in range(settings.repeats):

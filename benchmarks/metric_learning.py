@@ -1,0 +1,117 @@
+"""Metric-learning losses on torch: losskit against pytorch-metric-learning (pml).
+
+Forward + backward with respect to the embeddings of one batch: NTXentLoss (two views),
+SupConLoss, CircleLoss and ContrastiveLoss, with the options that make losskit compute pml's
+number (checked before timing). pml is imported lazily: when it is missing the suite is skipped.
+Sizes: a batch of 1024 embeddings of dimension 128 (4 per class), and N=32 (per-call overhead).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+
+import torch
+
+import losskit as lk
+
+from ._suite import OFF, ON, Case, size_label
+from ._timing import Step
+
+LARGE = (1024, 128)
+SMALL = (32, 16)
+QUICK = (16, 8)
+PER_CLASS = 4
+
+Pair = tuple[str, str, str, Step, Step]
+
+
+def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
+    def step() -> tuple[torch.Tensor, torch.Tensor]:
+        loss = loss_fn()
+        (grad,) = torch.autograd.grad(loss, x)
+        return loss, grad
+
+    return step
+
+
+def _pairs(shape: tuple[int, int]) -> list[Pair]:
+    pml = importlib.import_module("pytorch_metric_learning.losses")
+    reducers = importlib.import_module("pytorch_metric_learning.reducers")
+    gen = torch.Generator().manual_seed(0)
+    n, d = shape
+    x = torch.randn(n, d, generator=gen).requires_grad_(True)
+    labels = torch.arange(n) // PER_CLASS
+    # pml's NTXentLoss materialises (2m)^2 x (2m) arrays: two views of at most 128 items
+    m = min(n, 128)
+    za = torch.randn(m, d, generator=gen).requires_grad_(True)
+    zb = torch.randn(m, d, generator=gen)
+    views = torch.arange(m).repeat(2)
+    tau = 0.1
+
+    ntxent = pml.NTXentLoss(tau)
+    supcon = pml.SupConLoss(tau)
+    circle = pml.CircleLoss(m=0.25, gamma=256.0)
+    # pml's default AvgNonZeroReducer depends on which pair losses are zero: MeanReducer (the
+    # mean over positive pairs plus the mean over negative pairs) is a fixed pair weighting
+    contrastive = pml.ContrastiveLoss(reducer=reducers.MeanReducer())
+    same = labels[:, None] == labels[None, :]
+    positive = same & ~torch.eye(n, dtype=torch.bool)
+    negative = ~same
+    pair_weight = positive / positive.sum() + negative / negative.sum()
+
+    size = size_label(shape)
+    return [
+        (
+            "info_nce (ntxent)",
+            f"2x{m}x{d}",
+            "pml NTXentLoss",
+            _step(lambda: ntxent(torch.cat([za, zb]), views), za),
+            _step(lambda: lk.info_nce(za, zb, temperature=tau), za),
+        ),
+        (
+            "supervised_contrastive",
+            size,
+            "pml SupConLoss",
+            _step(lambda: supcon(x, labels), x),
+            _step(lambda: lk.supervised_contrastive(x, labels, temperature=tau), x),
+        ),
+        (
+            "circle",
+            size,
+            "pml CircleLoss",
+            _step(lambda: circle(x, labels), x),
+            _step(lambda: lk.circle(x, labels, m=0.25, gamma=256.0), x),
+        ),
+        (
+            "contrastive",
+            size,
+            "pml ContrastiveLoss(MeanReducer)",
+            _step(lambda: contrastive(x, labels), x),
+            _step(lambda: lk.contrastive(x, labels, reduction="sum", sample_weight=pair_weight), x),
+        ),
+    ]
+
+
+def _value(loss: torch.Tensor) -> float:
+    return float(loss.detach())
+
+
+def _cases(suite: str, shape: tuple[int, int], quick: bool = False) -> Iterator[Case]:
+    pairs = _pairs(shape)
+    for validation in (OFF,) if quick else (OFF, ON):  # the smoke run: checks off only
+        for loss, size, native_name, native, ours in pairs:
+            yield Case(suite, loss, size, native_name, validation, native, ours, _value)
+
+
+def cases(quick: bool) -> Iterator[Case]:
+    """Every pml anchor at a large batch (or, quick, a tiny one) and at N=32."""
+    yield from _cases("pml", QUICK if quick else LARGE, quick)
+    if not quick:  # the smoke run (CI) skips the N=32 rows: the same code at another size
+        yield from _cases("pml overhead", SMALL)
+
+
+def versions() -> dict[str, str]:
+    """Versions of pml (ImportError when missing: the suite is skipped)."""
+    pml = importlib.import_module("pytorch_metric_learning")
+    return {"pytorch_metric_learning": pml.__version__}
