@@ -67,3 +67,58 @@ if __name__ == "__main__":
     if "--inductor" in sys.argv:
         check("sparse_logits", "inductor")
         check("bce_logits", "inductor")
+
+
+# ---------------------------------------------------------------------- fused torch paths
+# Appended for the fused segmentation and focal paths (tests/test_torch_fused.py runs
+# check_fused() through runpy, not as __main__, so the counts above are unchanged): eager calls
+# take the fused autograd.Functions, compiled ones the generic formulas; both must agree.
+SEG_LOGITS = torch.randn(2, 3, 4, 5, dtype=torch.float64) * 2
+SEG_LABELS = torch.tensor([[0, 1, 2, 1, 0]] * 4).expand(2, 4, 5).contiguous()
+SEG_LABELS[1, 0, :2] = 255
+SEG_DENSE = torch.rand(2, 3, 4, 5, dtype=torch.float64)
+
+FUSED_CASES = {
+    "dice": lambda z: lk.dice(SEG_LABELS, z, axis=1, from_logits=True, ignore_index=255),
+    "jaccard_per_image": lambda z: lk.jaccard(
+        SEG_LABELS,
+        z,
+        axis=1,
+        from_logits=True,
+        per_image=True,
+        empty="keep",
+        smooth=1e-5,
+        ignore_index=255,
+    ),
+    "tversky_dense_multilabel": lambda z: lk.tversky(
+        SEG_DENSE, z, axis=1, mode="multilabel", from_logits=True, alpha=0.3, beta=0.7
+    ),
+    "generalized_dice": lambda z: lk.generalized_dice(
+        SEG_LABELS, z, axis=1, from_logits=True, per_image=True, ignore_index=255
+    ),
+    "lovasz_softmax": lambda z: lk.lovasz_softmax(
+        SEG_LABELS, z, axis=1, from_logits=True, per_image=True, ignore_index=255
+    ),
+    "lovasz_hinge": lambda z: lk.lovasz_hinge((SEG_DENSE > 0.5).double(), z, per_image=True),
+    "binary_focal": lambda z: lk.binary_focal_crossentropy(
+        (SEG_DENSE > 0.5).double(), z, from_logits=True, gamma=2.0, alpha=0.25
+    ),
+}
+
+
+def check_fused(backend: str = "aot_eager") -> None:
+    """Every fused loss under torch.compile(fullgraph=True) equals eager (fused) mode."""
+    for name, loss in FUSED_CASES.items():
+        compiled = torch.compile(loss, fullgraph=True, backend=backend)
+        z1 = SEG_LOGITS.clone().requires_grad_(True)
+        z2 = SEG_LOGITS.clone().requires_grad_(True)
+        eager, traced = loss(z1), compiled(z2)
+        eager.backward()
+        traced.backward()
+        torch.testing.assert_close(traced, eager, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(z2.grad, z1.grad, rtol=1e-10, atol=1e-12)
+        print(f"compiled-fused {name} {backend}")
+
+
+if __name__ == "__main__" and "--fused" in sys.argv:
+    check_fused()

@@ -251,10 +251,12 @@ class TorchBackend(ArrayAPIBackend):
             x, labels, target, valid, activation, caxis, num_classes, axes
         )
 
-    def lovasz_rows(self, errors: Any, fg: Any, valid: Any) -> tuple[Any, Any] | None:
-        if self._traced(errors, fg, valid):
+    def lovasz_rows(
+        self, errors: Any, fg: Any, valid: Any, prediction: Any = None
+    ) -> tuple[Any, Any] | None:
+        if self._traced(errors, fg, valid, prediction):
             return None
-        return _torch_fused.lovasz_rows(errors, fg, valid)
+        return _torch_fused.lovasz_rows(errors, fg, valid, prediction)
 
     def binary_focal_logits(
         self, y: Any, z: Any, gamma: float, alpha: Any, reduction: str

@@ -42,7 +42,7 @@ def _unsum(g: Any, axes: tuple[int, ...]) -> Any:
 
 def _activate(x: Any, activation: str | None, caxis: int | None) -> Any:
     if activation == "softmax":
-        return torch.softmax(x, dim=caxis)
+        return torch.softmax(x, dim=caxis)  # type: ignore[arg-type]
     if activation == "sigmoid":
         return torch.sigmoid(x)
     return x
@@ -54,14 +54,12 @@ class _OverlapSums(torch.autograd.Function):
     (``y`` their one-hot), ``(Σp + Σy - Σ|p - y|) / 2`` for dense targets ``y`` (the generic
     formulas).
 
-    Backward: the upstream gradients on the tables become ``∂/∂p = g_P + g_I·y`` (labels) or
-    ``g_P + g_I·(1 - sign(p - y))/2`` (dense), times ``keep``, and then the activation's
-    backward, ``p ⊙ (g - Σ_c p·g)`` for the softmax and ``g·p(1 - p)`` for the sigmoid.
-
-    Every full-size buffer is reused in place: the forward's one-hot becomes ``p·y``, and the
-    backward rebuilds it from the labels as its output, so that a call allocates three
-    full-size tensors (``p``, the one-hot, the gradient) and never holds more than two of them
-    besides ``x``: fresh pages cost more than the arithmetic on them (page faults).
+    The three full-size terms are written into one buffer and summed by one reduction, and
+    the backward is ``g = ∂/∂p = g_P + g_I·y`` (labels) or ``g_P + g_I·(1 - sign(p - y))/2``
+    (dense), times ``keep``, followed by the activation's backward (torch's fused softmax
+    backward, ``g·p(1 - p)`` for the sigmoid): with labels and a softmax, five kernels forward
+    and three backward, where autograd runs about twice as many (each one a parallel region,
+    a full pass over memory and, for most, a fresh full-size buffer).
     """
 
     @staticmethod
@@ -76,68 +74,107 @@ class _OverlapSums(torch.autograd.Function):
         num_classes: int,
     ) -> Any:
         dense = target.is_floating_point()
-        p = _activate(x, activation, caxis)
-        pk = p if keep is None else p * keep
-        prediction_mass = pk.sum(axes)
+        # terms[0]: y·p (labels) or |p - y| (dense), terms[1]: p, terms[2]: y; masked by keep
+        terms = torch.empty((3, *x.shape), dtype=x.dtype, device=x.device)
+        p = terms[1] if keep is None else torch.empty_like(x)
+        if activation == "softmax":
+            torch.softmax(x, caxis, out=p)  # type: ignore[arg-type]
+        elif activation == "sigmoid":
+            torch.sigmoid(x, out=p)
+        else:
+            p.copy_(x)
+        if keep is not None:
+            torch.mul(p, keep, out=terms[1])
         sign = None
         if dense:
-            yk = target if keep is None else target * keep
-            diff = pk - yk
-            sign = torch.sign(diff)
-            target_mass = yk.sum(axes)
-            distance = diff.abs_().sum(axes)
-            intersection = 0.5 * (prediction_mass + target_mass - distance)
+            if keep is None:
+                terms[2].copy_(target)
+            else:
+                torch.mul(target, keep, out=terms[2])
+            sign = torch.sign(torch.sub(terms[1], terms[2], out=terms[0]))
+            terms[0].abs_()
         else:
-            y = _one_hot(target, x, caxis, num_classes, keep)  # type: ignore[arg-type]
-            target_mass = y.sum(axes)
-            intersection = y.mul_(pk).sum(axes)
-        ctx.save_for_backward(x, p, target, keep, sign)
+            _one_hot(target, x, caxis, num_classes, keep, out=terms[2])  # type: ignore[arg-type]
+            torch.mul(terms[2], terms[1], out=terms[0])
+        sums = terms.sum(tuple(a + 1 for a in axes))
+        # dense: I = (Σp + Σy - Σ|p - y|) / 2
+        intersection = 0.5 * (sums[1] + sums[2] - sums[0]) if dense else sums[0]
+        y = None if dense else terms[2]
+        ctx.save_for_backward(x, p, target, keep, sign, y)
         ctx.options = (activation, caxis, axes, num_classes)
+        target_mass = sums[2]
         ctx.mark_non_differentiable(target_mass)
-        return intersection, prediction_mass, target_mass
+        return intersection, sums[1], target_mass
 
     @staticmethod
     def backward(ctx: Any, g_i: Any, g_p: Any, _: Any) -> Any:
-        x, p, target, keep, sign = ctx.saved_tensors
+        x, p, target, keep, sign, y = ctx.saved_tensors
         activation, caxis, axes, num_classes = ctx.options
-        dense = target.is_floating_point()
-        traced = torch.is_grad_enabled()  # create_graph: stay differentiable, out of place
-        if traced:
-            p = _activate(x, activation, caxis)
-            if dense:
-                yk = target if keep is None else target * keep
-                sign = torch.sign((p if keep is None else p * keep) - yk)
         g_i, g_p = _unsum(g_i, axes), _unsum(g_p, axes)
+        if torch.is_grad_enabled():  # create_graph: differentiable, out of place
+            grad = _overlap_backward(x, target, keep, activation, caxis, num_classes, g_i, g_p)
+            return grad, None, None, None, None, None, None
         # a full-size operand first: torch's kernels are several times slower when the first
         # operand is the broadcast table
-        if dense:
-            grad = sign * (-0.5 * g_i)
-            grad = grad + (g_p + 0.5 * g_i) if traced else grad.add_(g_p + 0.5 * g_i)
-            if keep is not None:
-                grad = grad * keep if traced else grad.mul_(keep)
+        if sign is not None:
+            grad = torch.mul(sign, -0.5 * g_i).add_(g_p + 0.5 * g_i)
         else:
-            grad = _one_hot(target, p, caxis, num_classes, keep)
-            grad = grad * g_i + g_p if traced else grad.mul_(g_i).add_(g_p)
-            if keep is not None:
-                grad = grad * keep if traced else grad.mul_(keep)
+            grad = torch.mul(y, g_i).add_(g_p)
+        if keep is not None:
+            grad.mul_(keep)
         if activation == "softmax":
-            grad = grad * p if traced else grad.mul_(p)
-            total = grad.sum(caxis, keepdim=True)
-            grad = grad - p * total if traced else grad.addcmul_(p, total, value=-1.0)
+            grad = torch._softmax_backward_data(grad, p, caxis, p.dtype)
         elif activation == "sigmoid":
-            grad = grad * (p * (1.0 - p)) if traced else grad.mul_(p).mul_(1.0 - p)
+            grad.mul_(p).addcmul_(grad, p, value=-1.0)
         return grad, None, None, None, None, None, None
 
 
-def _one_hot(labels: Any, like: Any, caxis: int, num_classes: int, keep: Any = None) -> Any:
+def _overlap_backward(
+    x: Any,
+    target: Any,
+    keep: Any,
+    activation: str | None,
+    caxis: int | None,
+    num_classes: int,
+    g_i: Any,
+    g_p: Any,
+) -> Any:
+    """:class:`_OverlapSums`'s gradient with out-of-place operations from its inputs, for
+    autograd to differentiate (double backward)."""
+    p = _activate(x, activation, caxis)
+    if target.is_floating_point():
+        yk = target if keep is None else target * keep
+        sign = torch.sign((p if keep is None else p * keep) - yk)
+        grad = g_p + 0.5 * g_i - 0.5 * g_i * sign
+    else:
+        grad = g_p + g_i * _one_hot(target, x, caxis, num_classes)  # type: ignore[arg-type]
+    if keep is not None:
+        grad = grad * keep
+    if activation == "softmax":
+        grad = grad * p
+        return grad - p * grad.sum(caxis, keepdim=True)
+    if activation == "sigmoid":
+        return grad * (p * (1.0 - p))
+    return grad
+
+
+def _one_hot(
+    labels: Any, like: Any, caxis: int, num_classes: int, keep: Any = None, out: Any = None
+) -> Any:
     """0/1 one-hot of integer ``labels`` (size 1 on ``caxis``) in ``like``'s dtype and shape,
-    times ``keep``, as ``1 - min(|label - c|, 1)``: a few arithmetic kernels, where torch's
-    broadcast integer ``==`` and bool casts are slower. Out-of-range labels (``ignore_index``)
-    give 0."""
+    times ``keep`` (into ``out`` if given): the labels cast to floats and compared with the
+    class ids straight into a float output, two kernels (a broadcast integer ``==`` with a
+    bool result, or a scatter, is several times slower on CPU). Out-of-range labels
+    (``ignore_index``) give 0; class ids are exact floats (``overlap_statistics`` checks the
+    number of classes)."""
     shape = [1] * like.ndim
     shape[caxis] = num_classes
     classes = torch.arange(num_classes, dtype=like.dtype, device=like.device).view(shape)
-    hot = torch.sub(labels, classes).abs_().clamp_(max=1.0).neg_().add_(1.0)
+    if out is None:
+        out_shape = list(labels.shape)
+        out_shape[caxis] = num_classes
+        out = torch.empty(out_shape, dtype=like.dtype, device=like.device)
+    hot = torch.eq(labels.to(like.dtype), classes, out=out)
     return hot if keep is None else hot.mul_(keep)
 
 
@@ -156,7 +193,8 @@ def overlap_statistics(
     if not axes or x.numel() == 0 or not _floating(x):
         return None
     if labels is not None:
-        if caxis is None or labels.is_floating_point():
+        exact = 2**24 if x.dtype == torch.float32 else 2**53  # class ids and labels as floats
+        if caxis is None or labels.is_floating_point() or num_classes >= exact:
             return None
         target = labels
     elif target is None or target.requires_grad or target.dtype != x.dtype:
@@ -166,92 +204,130 @@ def overlap_statistics(
 
 
 # ---------------------------------------------------------------------- Lovász
-def _sorted_rows(errors: Any, fg: Any, valid: Any) -> tuple[Any, Any, Any]:
-    """The errors of every row sorted decreasingly, with the matching 0/1 foreground and the
-    flat positions of the sorted entries; invalid entries last, with error 0 and foreground 0.
+_MAGNITUDE = {torch.float32: (torch.int32, 0x7FFFFFFF), torch.float64: (torch.int64, 2**63 - 1)}
 
-    float32: one ascending 1-D sort of int64 keys ``(row, +inf bits - error bits, fg)`` (a
-    non-negative float's bit pattern orders like its value). torch sorts 1-D integer tensors
-    with a radix sort, several times faster than a per-row float sort, and the sorted keys
-    give back the exact errors and the foreground without a gather. float64: a per-row sort.
+
+def _sorted_rows(errors: Any, fg: Any, valid: Any) -> tuple[Any, Any, Any]:
+    """The errors of every row sorted decreasingly (the absolute values of ``errors``, which
+    this overwrites), the foreground counts among the largest errors (``F_i``), and the flat
+    positions of the sorted entries; invalid entries get error 0 and foreground 0, after
+    every positive error (among the errors 0, which pass no gradient).
+
+    A float's absolute value orders like its bit pattern with the sign bit cleared, so the
+    errors are sorted as integers, which gives back the exact errors (NaN first, as in the
+    generic path) without a gather. With several threads, or in float64: one per-row sort (one
+    parallel region) and a gather of the foreground. With one thread in float32: a single
+    1-D sort of int64 keys ``(row, +inf bits - error bits, fg)``, which torch runs as a radix
+    sort (several times faster), and the sorted keys give the foreground too.
     """
     rows, pixels = errors.shape
-    if errors.dtype == torch.float32:
-        bits = errors.view(torch.int32).to(torch.int64).clamp_(0, _INF32_BITS)  # NaN -> inf
-        hot = fg.to(torch.int64)
+    dtype = errors.dtype
+    int_type, magnitude = _MAGNITUDE[dtype]
+    bits = errors.view(int_type).bitwise_and_(magnitude)  # |e|, in place
+    if dtype == torch.float64 or torch.get_num_threads() > 1:
         if valid is not None:
-            bits = bits.add_(1).mul_(valid).sub_(1)  # invalid: "error -1", after every error
-            hot = hot.mul_(valid)
-        base = torch.arange(rows, device=errors.device, dtype=torch.int64).mul_(2**31)
-        base = base.add_(_INF32_BITS).unsqueeze(1)
-        keys = torch.sub(base, bits).mul_(2).add_(hot)
-        sorted_keys, order = torch.sort(keys.view(-1))
-        sorted_keys = sorted_keys.view(rows, pixels)
-        fg_sorted = (sorted_keys & 1).to(errors.dtype)
-        bits = torch.sub(base, sorted_keys >> 1).clamp_(min=0)  # invalid -> 0 -> error 0
-        errors_sorted = bits.to(torch.int32).view(torch.float32)
-        return errors_sorted, fg_sorted, order
-    key = errors if valid is None else errors.masked_fill(~valid, -torch.inf)
-    errors_sorted, order = torch.sort(key, dim=-1, descending=True, stable=False)
+            bits.mul_(valid)  # error 0
+            fg = fg * valid
+        sorted_bits, order = torch.sort(bits, dim=-1, descending=True, stable=False)
+        fg_count = torch.gather(fg, -1, order).cumsum_(-1)
+        offsets = torch.arange(rows, device=errors.device, dtype=order.dtype).mul_(pixels)
+        return sorted_bits.view(dtype), fg_count, order.add_(offsets.unsqueeze(1)).view(-1)
+    keys = bits.to(torch.int64).clamp_(max=_INF32_BITS)  # NaN sorted as +inf
+    hot = fg.to(torch.uint8)
     if valid is not None:
-        errors_sorted = errors_sorted.clamp_(min=0.0)
-        fg = fg * valid
-    fg_sorted = fg.gather(-1, order)
-    offsets = torch.arange(rows, device=errors.device, dtype=order.dtype).mul_(pixels)
-    return errors_sorted, fg_sorted, order.add_(offsets.unsqueeze(1)).view(-1)
+        keys.add_(1).mul_(valid).sub_(1)  # invalid: "error -1", after every error
+        hot.mul_(valid)
+    base = torch.arange(rows, device=errors.device, dtype=torch.int64).mul_(2**31)
+    base = base.add_(_INF32_BITS).unsqueeze(1)
+    torch.sub(base, keys, out=keys).mul_(2).add_(hot)
+    del hot
+    sorted_keys, order = torch.sort(keys.view(-1))
+    sorted_keys = sorted_keys.view(rows, pixels)
+    fg_count = torch.cumsum(torch.bitwise_and(sorted_keys, 1), dim=-1, dtype=dtype)
+    sorted_bits = torch.sub(base, sorted_keys.bitwise_right_shift_(1), out=sorted_keys)
+    errors_sorted = sorted_bits.clamp_(min=0).to(torch.int32).view(dtype)  # invalid: 0
+    return errors_sorted, fg_count, order
 
 
 class _LovaszRows(torch.autograd.Function):
     """The Lovász extension of the Jaccard loss per row of (rows, pixels) errors (Berman et
     al., Alg. 1): ``Σ_i e_(i) (J_i - J_(i-1))`` with the errors sorted decreasingly and
     ``J_i = i / (G + i - F_i)``. The value is linear in the errors for a fixed order, so the
-    backward scatters the Lovász gradient ``J_i - J_(i-1)`` back to the sorted entries: no
-    autograd through the sort, gathers and cumulative sums."""
+    backward scatters the Lovász gradient ``J_i - J_(i-1)`` back to the sorted entries and
+    scales each row: no autograd through the sort, gathers and cumulative sums.
+
+    ``source`` is the errors, or (``from_prediction``) the predictions ``p``, with errors
+    ``|fg - p|`` and the derivative ``sign(p - fg)`` applied in backward.
+    """
 
     @staticmethod
-    def forward(ctx: Any, errors: Any, fg: Any, valid: Any) -> Any:
-        rows, pixels = errors.shape
-        errors_sorted, fg_sorted, order = _sorted_rows(errors, fg, valid)
-        fg_count = torch.cumsum(fg_sorted, dim=-1)
-        total = fg_count[:, -1:]
-        position = torch.arange(1, pixels + 1, dtype=errors.dtype, device=errors.device)
-        jaccard = position / (total + position).sub_(fg_count)  # the union is at least 1
-        steps = torch.diff(jaccard, dim=-1, prepend=jaccard.new_zeros(rows, 1))
-        loss = (errors_sorted * steps).sum(-1)
-        if errors.dtype == torch.float32:  # NaN errors were sorted as +inf: give NaN back
-            loss = torch.where(torch.isnan(errors.sum(-1)), torch.nan, loss)
-        ctx.save_for_backward(order, steps, valid)
-        ctx.shape = (rows, pixels)
-        return loss, total[:, 0] > 0
+    def forward(ctx: Any, source: Any, fg: Any, valid: Any, from_prediction: bool) -> Any:
+        pixels = source.shape[1]
+        sign = None
+        if from_prediction:
+            signed = torch.sub(source, fg)  # p - fg
+            sign = torch.sign(signed)
+        else:
+            signed = source.clone()
+        nan = None
+        if source.dtype == torch.float32 and torch.get_num_threads() == 1:
+            nan = torch.isnan(signed.sum(-1))  # the radix keys sort NaN as +inf
+        errors_sorted, fg_count, order = _sorted_rows(signed, fg, valid)
+        del signed
+        total = fg_count[:, -1:].clone()
+        position = torch.arange(1, pixels + 1, dtype=source.dtype, device=source.device)
+        union = torch.sub(position, fg_count).add_(total)  # at least 1
+        jaccard = torch.div(position, union, out=union)
+        steps = fg_count  # the counts' buffer, reused: J_i - J_(i-1)
+        steps[:, :1] = jaccard[:, :1]
+        torch.sub(jaccard[:, 1:], jaccard[:, :-1], out=steps[:, 1:])
+        del jaccard, union
+        loss = errors_sorted.mul_(steps).sum(-1)
+        if nan is not None:
+            loss = torch.where(nan, torch.nan, loss)
+        ctx.save_for_backward(order, steps, valid, sign)
+        present = total[:, 0] > 0
+        ctx.mark_non_differentiable(present)
+        return loss, present
 
     @staticmethod
     def backward(ctx: Any, grad: Any, _: Any) -> Any:
-        order, steps, valid = ctx.saved_tensors
-        weighted = (steps * grad.unsqueeze(1)).view(-1)
-        out = torch.zeros(weighted.shape, dtype=weighted.dtype, device=weighted.device)
-        out = out.index_copy(0, order, weighted).view(ctx.shape)
+        order, steps, valid, sign = ctx.saved_tensors
+        rows, pixels = steps.shape
+        if torch.is_grad_enabled():  # create_graph: differentiable in grad, out of place
+            weighted = (steps * grad.unsqueeze(1)).reshape(-1)
+            out = weighted.new_zeros(weighted.shape).index_copy(0, order, weighted)
+            out = out.view(rows, pixels)
+            if valid is not None:
+                out = out * valid
+            if sign is not None:
+                out = out * sign
+            return out, None, None, None
+        out = steps.new_empty(steps.numel()).index_copy_(0, order, steps.reshape(-1))
+        out = out.view(rows, pixels).mul_(grad.unsqueeze(1))
         if valid is not None:
-            out = out * valid
-        return out, None, None
+            out.mul_(valid)
+        if sign is not None:
+            out.mul_(sign)
+        return out, None, None, None
 
 
-def lovasz_rows(errors: Any, fg: Any, valid: Any) -> tuple[Any, Any] | None:
+def lovasz_rows(errors: Any, fg: Any, valid: Any, prediction: Any = None) -> tuple[Any, Any] | None:
     """Per-row Lovász losses and whether each row has foreground, for (images, classes, pixels)
-    ``errors`` (non-negative), 0/1 ``fg`` and boolean ``valid`` (None: all); None where the
-    fused path does not apply."""
-    shape = errors.shape
-    if len(shape) != 3 or errors.numel() == 0 or not _floating(errors):
+    ``errors`` (non-negative) or, when ``errors`` is None, the errors ``|fg - prediction|``;
+    0/1 ``fg`` and boolean ``valid`` (None: all); None where the fused path does not apply."""
+    source = prediction if errors is None else errors
+    shape = source.shape
+    if len(shape) != 3 or source.numel() == 0 or not _floating(source):
         return None
-    if fg.requires_grad or fg.dtype != errors.dtype or shape[-1] >= _EXACT_COUNT:
+    if fg.requires_grad or fg.dtype != source.dtype or shape[-1] >= _EXACT_COUNT:
         return None
     flat = (shape[0] * shape[1], shape[2])
-    errors = errors.reshape(flat)
-    fg = fg.expand(shape).reshape(flat)
+    source = source.reshape(flat).contiguous()
+    fg = fg.expand(shape).reshape(flat).contiguous()
     if valid is not None:
-        valid = valid.expand(shape).reshape(flat)
-    if errors.dtype == torch.float32:
-        errors = errors.contiguous()
-    loss, present = _LovaszRows.apply(errors, fg, valid)
+        valid = valid.expand(shape).reshape(flat).contiguous()
+    loss, present = _LovaszRows.apply(source, fg, valid, errors is None)
     return loss.view(shape[:2]), present.view(shape[:2])
 
 
@@ -298,36 +374,145 @@ def _focal_terms(y: Any, z: Any, gamma: float, alpha: Any, slope: bool) -> tuple
     return loss, d if weight is None else weight * d
 
 
+def _softplus(x: Any) -> Any:
+    """``log(1 + e^x)``, exact in float64 too (the torch backend's thresholds)."""
+    return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
+
+
+def _focal_pass(
+    y: Any, z: Any, gamma: float, alpha: Any, slope: bool, reduction: str
+) -> tuple[Any, Any]:
+    """The loss (elementwise with ``reduction="none"``, else its sum) and, with ``slope``, the
+    derivative in ``z``: the formulas of :func:`_focal_terms` in about twenty kernels, most of
+    them in place. The cross-entropy is taken as ``y·softplus(-z) + (1 - y)·softplus(z)`` (a
+    sum of non-negative terms, as exact as the generic form, and it shares ``-z`` with
+    ``σ(-z)``), ``σ(z) - y`` as ``σ(z)(1 - y) - σ(-z)·y`` and ``α_t`` as
+    ``(1 - α) + (2α - 1)·y``; the derivative is
+    ``α_t·m^(γ-1)·(γ·(1 - 2y)·σ(z)σ(-z)·ce + m·(σ(z) - y))`` with ``m`` floored as the value's."""
+    neg_z = torch.neg(z)
+    p = torch.sigmoid(z)
+    q = torch.sigmoid(neg_z)
+    not_y = torch.rsub(y, 1.0)
+    ce = _softplus(neg_z).mul_(y).addcmul_(not_y, _softplus(z))
+    del neg_z
+    m = torch.mul(y, q).addcmul_(not_y, p)  # 1 - p_t
+    d = torch.mul(p, not_y).addcmul_(q, y, value=-1.0) if slope else None  # σ(z) - y
+    del not_y
+    if gamma != 0.0 and gamma != 1.0:
+        floored = None
+        # max(m, floor)'s derivative vanishes below the floor; in float32 with γ >= 1.25 the
+        # term it removes, |(1 - 2y)·σ(z)σ(-z)·ce|·floor^(γ-1) < floor^γ·ce, rounds to 0 anyway
+        if slope and (gamma < 1.25 or z.dtype != torch.float32):
+            floored = m < _MOD_FLOOR
+        m = m.clamp_min_(_MOD_FLOOR)
+        if floored is not None:
+            p.masked_fill_(floored, 0.0)  # zeroes (1 - 2y)·σ(z)σ(-z) below
+    if slope and gamma != 0.0:  # d <- m·(σ(z) - y) + γ·(1 - 2y)·σ(z)σ(-z)·ce
+        d_m = p.mul_(q).addcmul_(y, p, value=-2.0).mul_(ce)
+        d = d.mul_(m).add_(d_m, alpha=gamma)  # type: ignore[union-attr]
+        del d_m
+    del p, q
+    weight = None
+    if alpha is not None:  # α_t = (1 - α) + (2α - 1)·y
+        weight = torch.add(torch.tensor(1.0 - alpha, dtype=z.dtype), y, alpha=2.0 * alpha - 1.0)
+    # the derivative's factor α_t·m^(γ-1), then the value's α_t·m^γ (α_t when γ = 0)
+    factor = weight
+    if gamma != 0.0:
+        if gamma != 1.0:
+            power = m if gamma == 2.0 else torch.pow(m, gamma - 1.0)
+            factor = power if weight is None else weight.mul_(power)
+        if d is not None and factor is not None:
+            d = d.mul_(factor)
+        if factor is None:
+            factor = m
+        elif factor is m:  # γ = 2 without α: m is no longer needed as itself
+            factor = m.mul_(m)
+        else:
+            factor = factor.mul_(m)
+    elif d is not None and factor is not None:
+        d = d.mul_(factor)
+    if reduction == "none":
+        return (ce if factor is None else ce.mul_(factor)), d
+    if factor is None:
+        return ce.sum(), d
+    return torch.dot(ce.reshape(-1), factor.reshape(-1)), d
+
+
+#: elements per chunk of the fused elementwise passes with one thread: about 512 KiB per
+#: buffer, so that the dozen live intermediates stay in the caches
+_CHUNK_BYTES = 2**19
+
+
+def _focal_fused(
+    y: Any, z: Any, gamma: float, alpha: Any, slope: bool, reduction: str
+) -> tuple[Any, Any]:
+    """:func:`_focal_pass` over the whole tensor (with several threads: one parallel region per
+    kernel), or chunk by chunk with one thread (cache-resident intermediates, no full-size
+    temporaries). Returns the loss (reduced as ``reduction`` says, ``"mean"`` included) and the
+    derivative (or None)."""
+    shape = z.shape
+    y = y.expand(shape)
+    n = z.numel()
+    step = max(1, _CHUNK_BYTES // z.element_size())
+    if torch.get_num_threads() > 1 or n <= step:
+        loss, derivative = _focal_pass(y, z, gamma, alpha, slope, reduction)
+    else:
+        flat_z, flat_y = z.reshape(-1), y.reshape(-1)
+        derivative = torch.empty_like(flat_z) if slope else None
+        loss = torch.empty_like(flat_z) if reduction == "none" else None
+        totals = []
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            part, part_slope = _focal_pass(
+                flat_y[start:stop], flat_z[start:stop], gamma, alpha, slope, reduction
+            )
+            if derivative is not None:
+                derivative[start:stop] = part_slope
+            if loss is None:
+                totals.append(part)
+            else:
+                loss[start:stop] = part
+        loss = loss.view(shape) if loss is not None else torch.stack(totals).sum()
+        derivative = None if derivative is None else derivative.view(shape)
+    if reduction == "mean":
+        loss = loss / n
+    return loss, derivative
+
+
 class _BinaryFocalLogits(torch.autograd.Function):
     """Binary focal loss from logits with the derivative computed alongside the value (they
-    share every transcendental), saved, and scaled by the upstream gradient in backward."""
+    share every transcendental, see :func:`_focal_fused`); the derivative is kept and scaled
+    in place by the upstream gradient in backward, which hands that buffer over as the
+    gradient (a second backward through a retained graph recomputes it the same way)."""
 
     @staticmethod
     def forward(ctx: Any, y: Any, z: Any, gamma: float, alpha: Any, reduction: str) -> Any:
-        loss, slope = _focal_terms(y, z, gamma, alpha, ctx.needs_input_grad[1])
-        ctx.save_for_backward(y, z, slope)
+        loss, ctx.slope = _focal_fused(y, z, gamma, alpha, ctx.needs_input_grad[1], reduction)
+        ctx.save_for_backward(y, z)
         ctx.options = (gamma, alpha, reduction)
-        if reduction == "none":
-            return loss
-        total = loss.sum()
-        return total / loss.numel() if reduction == "mean" else total
+        return loss
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
-        y, z, slope = ctx.saved_tensors
         gamma, alpha, reduction = ctx.options
-        if torch.is_grad_enabled():  # create_graph: a slope that autograd can differentiate
-            slope = _focal_terms(y, z, gamma, alpha, True)[1]
+        slope, ctx.slope = ctx.slope, None  # the buffer becomes the gradient: drop our hold
+        traced = torch.is_grad_enabled()  # create_graph: a slope autograd can differentiate
+        if slope is None or traced:
+            y, z = ctx.saved_tensors
+            if traced:
+                slope = _focal_terms(y, z, gamma, alpha, True)[1]
+            else:
+                slope = _focal_fused(y, z, gamma, alpha, True, "sum")[1]
         if reduction == "mean":
             grad = grad / slope.numel()
-        return None, slope * grad, None, None, None
+        return None, (slope * grad if traced else slope.mul_(grad)), None, None, None
 
 
 def binary_focal_logits(y: Any, z: Any, gamma: float, alpha: Any, reduction: str) -> Any | None:
     """The binary focal loss from logits through :class:`_BinaryFocalLogits` (``alpha``: None
     or a number in [0, 1]; ``reduction``: "none", "sum" or "mean"), or None where it does not
-    apply (targets that require grad, a tensor ``alpha``, an empty input, broadcast targets
-    larger than the logits)."""
+    apply (targets that require grad, a tensor ``alpha``, an empty input, targets that do not
+    broadcast to the logits' shape)."""
     if z.numel() == 0 or y.requires_grad or not _floating(z, y) or y.dtype != z.dtype:
         return None
     if alpha is not None and not isinstance(alpha, float | int):

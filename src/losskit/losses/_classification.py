@@ -244,10 +244,11 @@ def binary_focal_crossentropy(
               \quad α_t = y α + (1-y)(1-α)
 
     The cross-entropy is losskit's exact one (from logits: no cancellation), and ``1 - p_t`` is
-    ``y σ(-z) + (1-y) σ(z)``, exact in both tails. On torch, logits take a fused path (the same
-    formulas, with the derivative computed alongside the value) outside tracing. ``alpha=None`` applies no balancing; a number
+    ``y σ(-z) + (1-y) σ(z)``, exact in both tails. ``alpha=None`` applies no balancing; a number
     weights positives by α and negatives by 1 - α (Keras with ``apply_class_balancing=True``,
-    optax, torchvision); a vector (one entry per last-axis class) does so per class.
+    optax, torchvision); a vector (one entry per last-axis class) does so per class. On torch,
+    logits take a fused path outside tracing (the same formulas, with the derivative computed
+    alongside the value).
     Reference: Lin et al. (2017).
 
     >>> import numpy as np, losskit as lk

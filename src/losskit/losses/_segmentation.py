@@ -981,20 +981,26 @@ def _rows(inputs: _Inputs, x: Any, per_image: bool) -> Any:
     return xp.reshape(x, (-1, c, pixels))
 
 
-def _lovasz_sorted(backend: ArrayAPIBackend, errors: Any, fg: Any, valid: Any) -> tuple[Any, Any]:
+def _lovasz_sorted(
+    backend: ArrayAPIBackend, errors: Any, fg: Any, valid: Any, prediction: Any = None
+) -> tuple[Any, Any]:
     """The Lovász extension of the Jaccard loss per row of (images, classes, pixels) arrays:
     ``Σ_i e_(i) (J_i - J_(i-1))`` with the errors sorted decreasingly and
     ``J_i = 1 - (G - F_i) / (G + i - F_i) = i / (G + i - F_i)``, ``F_i`` the foreground count
     among the ``i`` largest errors and ``G`` the row's total (Berman et al., Alg. 1). ``fg`` is
-    0/1 in the errors' dtype; ``valid`` entries (None: all) are sorted last with error 0.
-    Returns the loss and whether the row has foreground. Backends with a fused path
-    (``lovasz_rows``: torch, one radix sort of integer keys and an analytic backward) take it."""
+    0/1 in the errors' dtype; ``valid`` entries (None: all) are sorted last with error 0;
+    ``errors=None`` stands for ``|fg - prediction|``. Returns the loss and whether the row has
+    foreground. Backends with a fused path (``lovasz_rows``: torch, integer sort keys that
+    carry the errors and the foreground, and an analytic backward) take it."""
     fused = getattr(backend, "lovasz_rows", None)
     if fused is not None:
-        result = fused(errors, fg, valid)
+        result = fused(errors, fg, valid, prediction)
         if result is not None:
             return result
     xp = backend.xp
+    if errors is None:
+        diff = fg - prediction
+        errors = xp.sign(diff) * diff  # |d| with derivative 0 at a tie on every framework
     key = backend.stop_gradient(errors)
     if valid is not None:
         key = xp.where(valid, key, -math.inf)
@@ -1134,13 +1140,11 @@ def lovasz_softmax(
     if selected is not None:
         weight = selected if weight is None else weight * selected
     fg = _foreground(inputs)
-    diff = fg - p
-    errors = xp.sign(diff) * diff
     valid = None
     if inputs.valid is not None:
         valid = _rows(inputs, backend.broadcast_like(inputs.valid, fg), per_image)
     loss, present = _lovasz_sorted(
-        backend, _rows(inputs, errors, per_image), _rows(inputs, fg, per_image), valid
+        backend, None, _rows(inputs, fg, per_image), valid, prediction=_rows(inputs, p, per_image)
     )
     loss, valid_images = _average_classes(backend, loss, present if present_only else None, weight)
     if inputs.valid is not None:
