@@ -54,15 +54,15 @@ def positional_inputs(function: Callable[..., Any]) -> list[str]:
 
 
 def from_target_and_prediction(
-    function: Callable[..., Any], y_true: Any, y_pred: Any, unstack: Callable[[Any, int], Any]
+    names: list[str], y_true: Any, y_pred: Any, unstack: Callable[[Any, int], Any]
 ) -> list[Any]:
     """A loss's positional inputs from one ``(y_true, y_pred)`` pair (Keras's calling convention).
 
     Parameters named like targets (``y_true``, ``labels``, ``y``) get ``y_true``; a single
     prediction parameter gets ``y_pred``; several (``anchor, positive, negative``; ``x1, x2``;
     ``mu, sigma``) get the slices ``y_pred[:, 0], y_pred[:, 1], ...`` (``unstack(y_pred, i)``).
+    ``names`` are the loss's :func:`positional_inputs`, read once when the wrapper is built.
     """
-    names = positional_inputs(function)
     predictions = [n for n in names if n not in TARGET_NAMES]
     inputs = []
     for name in names:

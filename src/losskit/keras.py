@@ -39,6 +39,7 @@ from ._wrapping import (
     class_name,
     constructor_signature,
     from_target_and_prediction,
+    positional_inputs,
     wrapper_doc,
 )
 
@@ -73,6 +74,8 @@ class Loss(keras.losses.Loss):
             loss = _object.Loss(loss)
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.loss = loss
+        # for a sum, the first term's input convention (the terms must agree)
+        self._input_names = positional_inputs(loss.terms()[0][1].function)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         _check_library(y_true, y_pred)
@@ -89,9 +92,8 @@ class Loss(keras.losses.Loss):
         return self.loss(*self._inputs(y_true, y_pred), reduction="none")
 
     def _inputs(self, y_true: Any, y_pred: Any) -> list[Any]:
-        """The loss's inputs; for a sum, the first term's convention (they must agree)."""
-        function = self.loss.terms()[0][1].function
-        return from_target_and_prediction(function, y_true, y_pred, _unstack)
+        """The loss's positional inputs from Keras's ``(y_true, y_pred)``."""
+        return from_target_and_prediction(self._input_names, y_true, y_pred, _unstack)
 
     def get_config(self) -> dict[str, Any]:
         return {"loss": self.loss.get_config(), "name": self.name, "reduction": self.reduction}
