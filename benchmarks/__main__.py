@@ -24,6 +24,7 @@ SUITES = {
     "jax": "benchmarks.jax_losses",
     "tf": "benchmarks.tf_losses",
     "segmentation": "benchmarks.segmentation",
+    "linear_ce": "benchmarks.linear_ce",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 

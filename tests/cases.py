@@ -22,6 +22,8 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     #: indices of inputs that are differentiable predictions (gradients are checked on them)
     differentiable: tuple[int, ...] = (1,)
+    #: indices of inputs shared by every example (a weight matrix), not sliced into batches
+    shared: tuple[int, ...] = ()
 
 
 def _rng() -> np.random.Generator:
@@ -162,6 +164,13 @@ def _ctc() -> Case:
     return Case([labels, r.normal(size=(2, L, C))])
 
 
+def _linear_head() -> Case:
+    r = _rng()
+    labels = r.integers(0, C, N)
+    labels[0] = -100  # ignore_index: a padding token
+    return Case([r.normal(size=(N, D)), r.normal(size=(C, D)), labels], {}, (0, 1), shared=(1,))
+
+
 def _crps_gaussian() -> Case:
     r = _rng()
     return Case([r.normal(size=N), r.normal(size=N), r.random(N) + 0.5], {}, (1, 2))
@@ -217,6 +226,7 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "multiclass_hinge": _sparse(probs=False),
     "sparsemax_loss": _sparse(probs=False),
     "ctc": _ctc,
+    "linear_cross_entropy": _linear_head,
     # segmentation
     "dice": _segmentation(per_image=True),
     "jaccard": _segmentation(),

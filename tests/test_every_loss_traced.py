@@ -7,6 +7,8 @@ and the loss runs as a metric inside a ``tf.data`` pipeline.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -72,10 +74,27 @@ def test_tensorflow_tape_xla_and_dataset(name):
     for g in tape.gradient(value, variables):
         assert g is not None and np.isfinite(g.numpy()).all(), name
     batch = c.inputs[0].shape[0] // 2
-    per_batch = tf.data.Dataset.from_tensor_slices(tuple(inputs)).batch(batch)
-    sums = [float(s) for s in per_batch.map(lambda *xs: f(*xs, **c.params, reduction="sum"))]
+    sliced = [i for i in range(len(inputs)) if i not in c.shared]
+
+    def with_shared(xs: tuple[Any, ...]) -> list[Any]:
+        args = list(inputs)
+        for i, x in zip(sliced, xs, strict=True):
+            args[i] = x
+        return args
+
+    per_batch = tf.data.Dataset.from_tensor_slices(tuple(inputs[i] for i in sliced)).batch(batch)
+    sums = [
+        float(s)
+        for s in per_batch.map(lambda *xs: f(*with_shared(xs), **c.params, reduction="sum"))
+    ]
     expected = [
-        float(f(*[x[i : i + batch] for x in c.inputs], **c.params, reduction="sum"))
+        float(
+            f(
+                *[x if j in c.shared else x[i : i + batch] for j, x in enumerate(c.inputs)],
+                **c.params,
+                reduction="sum",
+            )
+        )
         for i in range(0, c.inputs[0].shape[0], batch)
     ]
     np.testing.assert_allclose(sums, expected, rtol=1e-10, atol=1e-12, err_msg=name)

@@ -512,11 +512,32 @@ def test_functorch_transforms_take_the_generic_path():
 
 
 def test_validation_still_runs_on_the_fused_paths():
+    """The overlap losses check labels and NaN logits from the fused sums (one host read) and
+    fall back to the full checks on a doubt: the same errors as the generic path."""
     d = data(torch.float32)
-    bad = d["labels"].clone()
-    bad[0, 0, 0] = 9
-    with pytest.raises(ValueError, match="class indices"):
-        lk.dice(bad, d["logits"], axis=1, from_logits=True)
+    z = d["logits"]
+    for bad_label in (9, -1):
+        bad = d["labels"].clone()
+        bad[0, 0, 0] = bad_label
+        for options in ({}, {"per_image": True}, {"ignore_index": 255}):
+            with pytest.raises(ValueError, match="class indices"):
+                lk.dice(bad, z, axis=1, from_logits=True, **options)
+            with generic_path(), pytest.raises(ValueError, match="class indices"):
+                lk.dice(bad, z, axis=1, from_logits=True, **options)
+    nan = z.clone()
+    nan[1, 2, 3, 4] = float("nan")
+    for loss in (lk.dice, lk.generalized_dice):
+        with pytest.raises(ValueError, match="NaN"):
+            loss(d["labels"], nan, axis=1, from_logits=True)
+    infinite = z.clone()
+    infinite[1, 2, 3, 4] = float("inf")  # not an input error: the loss is NaN, as generic
+    assert torch.isnan(lk.dice(d["labels"], infinite, axis=1, from_logits=True))
+    with lk.validation(False):  # unchecked: an out-of-range label is in no class
+        bad = d["labels"].clone()
+        bad[0, 0, 0] = 9
+        value = lk.dice(bad, z, axis=1, from_logits=True)
+        with generic_path():
+            torch.testing.assert_close(value, lk.dice(bad, z, axis=1, from_logits=True))
     with pytest.raises(ValueError, match="NaN"):
         lk.binary_focal_crossentropy(d["hard"], d["logits"] * float("nan"), from_logits=True)
 

@@ -40,6 +40,15 @@ def takes_pair(function: Callable[..., Any]) -> bool:
     return names[:2] == ["y_true", "y_pred"]
 
 
+#: Losses whose inputs cannot travel as one ``(y_true, y_pred)`` pair (so have no Keras class),
+#: and why.
+NOT_A_PAIR = {
+    "linear_cross_entropy": (
+        "its inputs are hidden states (N, d) and the output weight (V, d), which no single "
+        "y_pred tensor can carry; call losskit.linear_cross_entropy in a custom train_step"
+    ),
+}
+
 #: Positional parameter names that hold targets or labels (the rest hold predictions).
 TARGET_NAMES = ("y_true", "labels", "y", "target", "targets")
 

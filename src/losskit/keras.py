@@ -36,6 +36,7 @@ import keras
 from . import _object, _registry
 from ._backend import backend_of
 from ._wrapping import (
+    NOT_A_PAIR,
     class_name,
     constructor_signature,
     from_target_and_prediction,
@@ -161,13 +162,17 @@ def _loss_class(info: _registry.LossInfo) -> type[Loss]:
     return keras.saving.register_keras_serializable(package="losskit", name=cls_name)(cls)
 
 
-_CLASSES = {class_name(n): _loss_class(_registry.info(n)) for n in _registry.names()}
+_CLASSES = {
+    class_name(n): _loss_class(_registry.info(n)) for n in _registry.names() if n not in NOT_A_PAIR
+}
 globals().update(_CLASSES)
 
 
 def __getattr__(attr: str) -> Any:
     """Classes for losses registered after this module was imported (``@lk.loss``)."""
     for name in _registry.names():
+        if class_name(name) == attr and name in NOT_A_PAIR:
+            raise AttributeError(f"losskit.keras has no {attr}: {NOT_A_PAIR[name]}")
         if class_name(name) == attr:
             cls = _loss_class(_registry.info(name))
             globals()[attr] = cls

@@ -19,7 +19,7 @@ import numpy as np
 import losskit as lk
 import losskit.keras as lkk
 from cases import case
-from losskit._wrapping import TARGET_NAMES, class_name, positional_inputs
+from losskit._wrapping import NOT_A_PAIR, TARGET_NAMES, class_name, positional_inputs
 
 BACKEND = keras.backend.backend()
 
@@ -41,6 +41,9 @@ def keras_pair(name: str, inputs: list[np.ndarray]):
 
 def check_every_loss() -> None:
     for name in lk.names():
+        if name in NOT_A_PAIR:
+            assert not hasattr(lkk, class_name(name)), name
+            continue
         c = case(name)
         expected = lk.get(name)(*c.inputs, **c.params, reduction="sum_over_batch_size")
         loss = getattr(lkk, class_name(name))(**c.params)

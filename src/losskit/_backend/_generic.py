@@ -88,6 +88,10 @@ class ArrayAPIBackend:
         """``x`` broadcast to ``target``'s shape (dynamic where it is known only at run time)."""
         return self.xp.broadcast_to(x, target.shape)
 
+    def reshape_like(self, x: Any, target: Any) -> Any:
+        """``x`` reshaped to ``target``'s shape (dynamic where it is known only at run time)."""
+        return self.xp.reshape(x, target.shape)
+
     # Host reads, used only by the eager value checks. A traced value (an argument being
     # differentiated or compiled while y_pred is concrete) cannot be read: it passes unchecked.
     def any(self, condition: Any) -> bool:

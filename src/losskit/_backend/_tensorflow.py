@@ -320,6 +320,9 @@ class TensorFlowBackend(ArrayAPIBackend):
     def broadcast_like(self, x: Any, target: Any) -> Any:
         return tf.broadcast_to(x, tf.shape(target))
 
+    def reshape_like(self, x: Any, target: Any) -> Any:
+        return tf.reshape(x, tf.shape(target))
+
     def _host_any(self, condition: Any) -> bool:
         return bool(tf.reduce_any(condition))
 

@@ -251,6 +251,11 @@ class TorchBackend(ArrayAPIBackend):
             x, labels, target, valid, activation, caxis, num_classes, axes
         )
 
+    def class_indicator(self, labels: Any, caxis: int, num_classes: int, dtype: Any) -> Any:
+        if self._traced(labels):
+            return None
+        return _torch_fused.class_indicator(labels, caxis, num_classes, dtype)
+
     def lovasz_rows(
         self, errors: Any, fg: Any, valid: Any, prediction: Any = None
     ) -> tuple[Any, Any] | None:

@@ -12,6 +12,14 @@ that ``setup_context`` Functions pay on every call. Their backward is itself dif
 autograd records it (``create_graph=True``) it recomputes what it needs from the saved inputs
 with out-of-place operations, so double backward (Hessian-vector products, ``gradgradcheck``)
 is right too.
+
+What costs on CPU, measured on the 16×4×128×128 benchmark batch: the number of full-size
+kernels (each is a pass over memory and, with several threads, a parallel region, whose
+synchronisation dominates on a busy machine), and fresh full-size buffers (page faults cost
+more than the arithmetic on them). So the forward writes into a few buffers that the backward
+reuses or hands over as the gradient (a retained graph's second backward recomputes them the
+same way, so it is bitwise reentrant), and where one thread runs the kernels, the paths that
+are faster serially (a radix sort, cache-sized chunks) are taken.
 """
 
 from __future__ import annotations
@@ -54,12 +62,13 @@ class _OverlapSums(torch.autograd.Function):
     (``y`` their one-hot), ``(Σp + Σy - Σ|p - y|) / 2`` for dense targets ``y`` (the generic
     formulas).
 
-    The three full-size terms are written into one buffer and summed by one reduction, and
+    The three full-size terms are written into three buffers that the backward reuses, and
     the backward is ``g = ∂/∂p = g_P + g_I·y`` (labels) or ``g_P + g_I·(1 - sign(p - y))/2``
     (dense), times ``keep``, followed by the activation's backward (torch's fused softmax
-    backward, ``g·p(1 - p)`` for the sigmoid): with labels and a softmax, five kernels forward
-    and three backward, where autograd runs about twice as many (each one a parallel region,
-    a full pass over memory and, for most, a fresh full-size buffer).
+    backward, ``g·p(1 - p)`` for the sigmoid): with labels and a softmax, six kernels forward
+    (softmax, one-hot, product, three sums) and three backward, none allocating in backward,
+    where autograd runs more (each one a parallel region, a full pass over memory and, for
+    most, a fresh full-size buffer).
     """
 
     @staticmethod
@@ -73,34 +82,14 @@ class _OverlapSums(torch.autograd.Function):
         axes: tuple[int, ...],
         num_classes: int,
     ) -> Any:
-        dense = target.is_floating_point()
-        # terms[0]: y·p (labels) or |p - y| (dense), terms[1]: p, terms[2]: y; masked by keep
-        terms = torch.empty((3, *x.shape), dtype=x.dtype, device=x.device)
-        p = terms[1] if keep is None else torch.empty_like(x)
-        if activation == "softmax":
-            torch.softmax(x, caxis, out=p)  # type: ignore[arg-type]
-        elif activation == "sigmoid":
-            torch.sigmoid(x, out=p)
-        else:
-            p.copy_(x)
-        if keep is not None:
-            torch.mul(p, keep, out=terms[1])
-        sign = None
-        if dense:
-            if keep is None:
-                terms[2].copy_(target)
-            else:
-                torch.mul(target, keep, out=terms[2])
-            sign = torch.sign(torch.sub(terms[1], terms[2], out=terms[0]))
-            terms[0].abs_()
-        else:
-            _one_hot(target, x, caxis, num_classes, keep, out=terms[2])  # type: ignore[arg-type]
-            torch.mul(terms[2], terms[1], out=terms[0])
-        sums = terms.sum(tuple(a + 1 for a in axes))
+        terms, p, sign = _overlap_terms(x, target, keep, activation, caxis, num_classes)
+        sums = [term.sum(axes) for term in terms]
         # dense: I = (Σp + Σy - Σ|p - y|) / 2
-        intersection = 0.5 * (sums[1] + sums[2] - sums[0]) if dense else sums[0]
-        y = None if dense else terms[2]
-        ctx.save_for_backward(x, p, target, keep, sign, y)
+        intersection = 0.5 * (sums[1] + sums[2] - sums[0]) if sign is not None else sums[0]
+        # the buffers are the backward's scratch (one use: a retained graph's second backward
+        # recomputes them), so they are kept as attributes rather than saved tensors
+        ctx.save_for_backward(x, target, keep)
+        ctx.buffers = (terms, p, sign)
         ctx.options = (activation, caxis, axes, num_classes)
         target_mass = sums[2]
         ctx.mark_non_differentiable(target_mass)
@@ -108,25 +97,67 @@ class _OverlapSums(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_i: Any, g_p: Any, _: Any) -> Any:
-        x, p, target, keep, sign, y = ctx.saved_tensors
+        x, target, keep = ctx.saved_tensors
         activation, caxis, axes, num_classes = ctx.options
         g_i, g_p = _unsum(g_i, axes), _unsum(g_p, axes)
+        buffers, ctx.buffers = ctx.buffers, None
         if torch.is_grad_enabled():  # create_graph: differentiable, out of place
             grad = _overlap_backward(x, target, keep, activation, caxis, num_classes, g_i, g_p)
             return grad, None, None, None, None, None, None
-        # a full-size operand first: torch's kernels are several times slower when the first
-        # operand is the broadcast table
+        if buffers is None:  # a retained graph's second backward: the same buffers again
+            buffers = _overlap_terms(x, target, keep, activation, caxis, num_classes)
+        # in the forward's buffers (fresh full-size buffers cost page faults): ∂/∂p into
+        # terms[0], the logits' gradient into terms[2]; a full-size operand first (torch's
+        # kernels are several times slower when the first operand is the broadcast table)
+        terms, p, sign = buffers
         if sign is not None:
-            grad = torch.mul(sign, -0.5 * g_i).add_(g_p + 0.5 * g_i)
+            grad = torch.mul(sign, -0.5 * g_i, out=terms[0]).add_(g_p + 0.5 * g_i)
         else:
-            grad = torch.mul(y, g_i).add_(g_p)
+            grad = torch.mul(terms[2], g_i, out=terms[0]).add_(g_p)
         if keep is not None:
             grad.mul_(keep)
         if activation == "softmax":
-            grad = torch._softmax_backward_data(grad, p, caxis, p.dtype)
+            grad = torch._softmax_backward_data(grad, p, caxis, p.dtype, grad_input=terms[2])
         elif activation == "sigmoid":
             grad.mul_(p).addcmul_(grad, p, value=-1.0)
         return grad, None, None, None, None, None, None
+
+
+def _overlap_terms(
+    x: Any,
+    target: Any,
+    keep: Any,
+    activation: str | None,
+    caxis: int | None,
+    num_classes: int,
+) -> tuple[Any, Any, Any]:
+    """``(terms, p, sign)``: the three full-size terms that :class:`_OverlapSums` sums
+    (``y·p`` or ``|p - y|``, ``p``, ``y``, masked by ``keep``), the probabilities and, for
+    dense targets, ``sign(p - y)``."""
+    # three buffers of x's size rather than one of three times it: freed buffers of that size
+    # are what the allocator has at hand (a larger one grows the heap: fresh pages, faults)
+    terms = [torch.empty_like(x, memory_format=torch.contiguous_format) for _ in range(3)]
+    p = terms[1] if keep is None else torch.empty_like(x)
+    if activation == "softmax":
+        torch.softmax(x, caxis, out=p)  # type: ignore[arg-type]
+    elif activation == "sigmoid":
+        torch.sigmoid(x, out=p)
+    else:
+        p.copy_(x)
+    if keep is not None:
+        torch.mul(p, keep, out=terms[1])
+    sign = None
+    if target.is_floating_point():
+        if keep is None:
+            terms[2].copy_(target)
+        else:
+            torch.mul(target, keep, out=terms[2])
+        sign = torch.sign(torch.sub(terms[1], terms[2], out=terms[0]))
+        terms[0].abs_()
+    else:
+        _one_hot(target, x, caxis, num_classes, keep, out=terms[2])  # type: ignore[arg-type]
+        torch.mul(terms[2], terms[1], out=terms[0])
+    return terms, p, sign
 
 
 def _overlap_backward(
@@ -162,11 +193,10 @@ def _one_hot(
     labels: Any, like: Any, caxis: int, num_classes: int, keep: Any = None, out: Any = None
 ) -> Any:
     """0/1 one-hot of integer ``labels`` (size 1 on ``caxis``) in ``like``'s dtype and shape,
-    times ``keep`` (into ``out`` if given): the labels cast to floats and compared with the
-    class ids straight into a float output, two kernels (a broadcast integer ``==`` with a
-    bool result, or a scatter, is several times slower on CPU). Out-of-range labels
-    (``ignore_index``) give 0; class ids are exact floats (``overlap_statistics`` checks the
-    number of classes)."""
+    times ``keep`` (into ``out`` if given): the labels compared with float class ids straight
+    into a float output, one kernel (an integer ``==`` with a bool result, or a scatter, is
+    several times slower on CPU). Out-of-range labels (``ignore_index``) give 0; labels and
+    class ids are exact floats (``overlap_statistics`` checks the number of classes)."""
     shape = [1] * like.ndim
     shape[caxis] = num_classes
     classes = torch.arange(num_classes, dtype=like.dtype, device=like.device).view(shape)
@@ -174,8 +204,19 @@ def _one_hot(
         out_shape = list(labels.shape)
         out_shape[caxis] = num_classes
         out = torch.empty(out_shape, dtype=like.dtype, device=like.device)
-    hot = torch.eq(labels.to(like.dtype), classes, out=out)
+    hot = torch.eq(labels, classes, out=out)
     return hot if keep is None else hot.mul_(keep)
+
+
+def class_indicator(labels: Any, caxis: int, num_classes: int, dtype: Any) -> Any | None:
+    """``labels == c`` along ``caxis`` as 0/1 in ``dtype`` (floating), in one kernel; None
+    where the class ids are not exact in ``dtype``."""
+    if dtype not in (torch.float32, torch.float64) or labels.is_floating_point():
+        return None
+    if num_classes >= (2**24 if dtype == torch.float32 else 2**53):
+        return None
+    like = torch.empty((), dtype=dtype, device=labels.device).expand(labels.shape)
+    return _one_hot(labels, like, caxis, num_classes)
 
 
 def overlap_statistics(
@@ -209,9 +250,10 @@ _MAGNITUDE = {torch.float32: (torch.int32, 0x7FFFFFFF), torch.float64: (torch.in
 
 def _sorted_rows(errors: Any, fg: Any, valid: Any) -> tuple[Any, Any, Any]:
     """The errors of every row sorted decreasingly (the absolute values of ``errors``, which
-    this overwrites), the foreground counts among the largest errors (``F_i``), and the flat
-    positions of the sorted entries; invalid entries get error 0 and foreground 0, after
-    every positive error (among the errors 0, which pass no gradient).
+    this overwrites), the foreground counts among the largest errors (``F_i``), and the
+    positions of the sorted entries (per row, or flat for the 1-D sort); invalid entries get
+    error 0 and foreground 0, after every positive error (among the errors 0, which pass no
+    gradient).
 
     A float's absolute value orders like its bit pattern with the sign bit cleared, so the
     errors are sorted as integers, which gives back the exact errors (NaN first, as in the
@@ -230,8 +272,7 @@ def _sorted_rows(errors: Any, fg: Any, valid: Any) -> tuple[Any, Any, Any]:
             fg = fg * valid
         sorted_bits, order = torch.sort(bits, dim=-1, descending=True, stable=False)
         fg_count = torch.gather(fg, -1, order).cumsum_(-1)
-        offsets = torch.arange(rows, device=errors.device, dtype=order.dtype).mul_(pixels)
-        return sorted_bits.view(dtype), fg_count, order.add_(offsets.unsqueeze(1)).view(-1)
+        return sorted_bits.view(dtype), fg_count, order
     keys = bits.to(torch.int64).clamp_(max=_INF32_BITS)  # NaN sorted as +inf
     hot = fg.to(torch.uint8)
     if valid is not None:
@@ -295,15 +336,21 @@ class _LovaszRows(torch.autograd.Function):
         order, steps, valid, sign = ctx.saved_tensors
         rows, pixels = steps.shape
         if torch.is_grad_enabled():  # create_graph: differentiable in grad, out of place
-            weighted = (steps * grad.unsqueeze(1)).reshape(-1)
-            out = weighted.new_zeros(weighted.shape).index_copy(0, order, weighted)
-            out = out.view(rows, pixels)
+            weighted = steps * grad.unsqueeze(1)
+            if order.ndim == 2:  # per-row positions
+                out = weighted.new_zeros(weighted.shape).scatter(-1, order, weighted)
+            else:
+                flat = weighted.reshape(-1)
+                out = flat.new_zeros(flat.shape).index_copy(0, order, flat).view(rows, pixels)
             if valid is not None:
                 out = out * valid
             if sign is not None:
                 out = out * sign
             return out, None, None, None
-        out = steps.new_empty(steps.numel()).index_copy_(0, order, steps.reshape(-1))
+        if order.ndim == 2:
+            out = torch.empty_like(steps).scatter_(-1, order, steps)
+        else:
+            out = steps.new_empty(steps.numel()).index_copy_(0, order, steps.reshape(-1))
         out = out.view(rows, pixels).mul_(grad.unsqueeze(1))
         if valid is not None:
             out.mul_(valid)
@@ -374,27 +421,37 @@ def _focal_terms(y: Any, z: Any, gamma: float, alpha: Any, slope: bool) -> tuple
     return loss, d if weight is None else weight * d
 
 
-def _softplus(x: Any) -> Any:
-    """``log(1 + e^x)``, exact in float64 too (the torch backend's thresholds)."""
-    return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
+def _softplus_of_negative_abs(z: Any, neg_z: Any) -> Any:
+    """``softplus(-|z|) = log1p(e)``, ``e = exp(-|z|)`` in (0, 1], as ``log(u) + (e - (u - 1))
+    / u`` with ``u = 1 + e`` (the compensated ``log1p``; ``u - 1`` and ``e - (u - 1)`` are
+    exact): within a few ulps down to the subnormals, and ``e`` itself where ``u`` rounds to
+    1. ``torch.log1p`` and ``F.softplus`` are ten times slower than ``log`` in some CPU builds
+    of torch (unvectorised). Overwrites ``neg_z`` (``-z``)."""
+    e = torch.minimum(z, neg_z, out=neg_z).exp_()
+    u = e + 1.0
+    lost = torch.sub(u, 1.0)
+    lost = torch.sub(e, lost, out=lost)  # what 1 + e lost to rounding
+    return torch.log(u, out=e).addcdiv_(lost, u)
 
 
 def _focal_pass(
     y: Any, z: Any, gamma: float, alpha: Any, slope: bool, reduction: str
 ) -> tuple[Any, Any]:
     """The loss (elementwise with ``reduction="none"``, else its sum) and, with ``slope``, the
-    derivative in ``z``: the formulas of :func:`_focal_terms` in about twenty kernels, most of
-    them in place. The cross-entropy is taken as ``y·softplus(-z) + (1 - y)·softplus(z)`` (a
-    sum of non-negative terms, as exact as the generic form, and it shares ``-z`` with
-    ``σ(-z)``), ``σ(z) - y`` as ``σ(z)(1 - y) - σ(-z)·y`` and ``α_t`` as
-    ``(1 - α) + (2α - 1)·y``; the derivative is
-    ``α_t·m^(γ-1)·(γ·(1 - 2y)·σ(z)σ(-z)·ce + m·(σ(z) - y))`` with ``m`` floored as the value's."""
+    derivative in ``z``: the formulas of :func:`_focal_terms` in about thirty kernels, most of
+    them in place, with ``σ(z) - y`` taken as ``σ(z)(1 - y) - σ(-z)·y`` (exact in both tails)
+    and ``α_t`` as ``(1 - α) + (2α - 1)·y``. The derivative is
+    ``α_t·m^(γ-1)·(γ·(1 - 2y)·σ(z)σ(-z)·ce + m·(σ(z) - y))``, ``m`` floored as in the value."""
     neg_z = torch.neg(z)
     p = torch.sigmoid(z)
     q = torch.sigmoid(neg_z)
     not_y = torch.rsub(y, 1.0)
-    ce = _softplus(neg_z).mul_(y).addcmul_(not_y, _softplus(z))
+    # (H(z) - y)·z + softplus(-|z|), H(0) = 1 or 1/2 alike (times z = 0)
+    ce = _softplus_of_negative_abs(z, neg_z)
     del neg_z
+    step = torch.gt(z, 0.0, out=torch.empty_like(ce)).sub_(y)
+    ce.addcmul_(step, z)
+    del step
     m = torch.mul(y, q).addcmul_(not_y, p)  # 1 - p_t
     d = torch.mul(p, not_y).addcmul_(q, y, value=-1.0) if slope else None  # σ(z) - y
     del not_y

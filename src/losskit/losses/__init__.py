@@ -17,6 +17,7 @@ from ._crossentropy import (
     categorical_crossentropy,
     sparse_categorical_crossentropy,
 )
+from ._linear import linear_cross_entropy
 from ._metric import (
     circle,
     contrastive,
@@ -114,6 +115,7 @@ __all__ = [
     "kl_divergence",
     "lambda_loss",
     "laplace_nll",
+    "linear_cross_entropy",
     "listmle",
     "listnet",
     "log_cosh",

@@ -56,6 +56,7 @@ class _Inputs:
     num_classes: int
     checking: bool
     activation: str | None = None
+    deferred: bool = False  # value checks of labels and y_pred left to _statistics
 
 
 def _check_options(mode: Any, empty: Any, per_image: Any, ignore_index: Any) -> None:
@@ -85,7 +86,13 @@ def _prepare(
 ) -> _Inputs:
     """Convert and check the inputs; ``y_pred`` becomes probabilities unless ``logits_only``,
     or unless ``defer_activation``, which records the activation in ``activation`` instead
-    (:func:`_statistics` applies it, fused with the sums on backends that have such a path)."""
+    (:func:`_statistics` applies it, fused with the sums on backends that have such a path).
+
+    With ``defer_activation``, logits and class indices (no ``ignore_index``, no ``mask``),
+    the value checks of the labels' range and of NaN logits are deferred to
+    :func:`_statistics`, which reads them off the per-class sums in one host read where a
+    fused path computed those (a NaN logit makes its pixel's probabilities NaN; a label out
+    of range is counted in no class), and runs the full checks otherwise or on a doubt."""
     check_reduction(reduction, normalizer)
     backend, y_pred, _ = _inputs.prediction(y_pred)
     xp = backend.xp
@@ -114,10 +121,12 @@ def _prepare(
                 f"{shape}. Use mode='binary' for a single foreground channel"
             )
     labels = target = None
+    deferred = False
     if mode == "multiclass" and _is_index_target(backend, y_true, y_pred, caxis):
         labels = _inputs.sparse_labels(backend, y_true, y_pred, caxis, checking)  # type: ignore[arg-type]
         valid = None if ignore_index is None else labels != ignore_index
-        if checking:
+        deferred = checking and defer_activation and from_logits and valid is None and mask is None
+        if checking and not deferred:
             _validate.check_labels(backend, labels, num_classes, valid)
         labels = xp.expand_dims(labels, axis=caxis)
         if valid is not None:
@@ -132,11 +141,12 @@ def _prepare(
     if mask is not None:
         pixels = _mask_argument(backend, mask, y_pred, caxis, checking)
         valid = pixels if valid is None else valid & pixels
-    if checking:
+    if checking and not deferred:
         _validate.check_no_nan(backend, y_pred, "y_pred")
-        if not from_logits and not logits_only:
-            _validate.check_probabilities(backend, y_pred)
+    if checking and not from_logits and not logits_only:
+        _validate.check_probabilities(backend, y_pred)
     inputs = _Inputs(backend, y_pred, labels, target, valid, caxis, num_classes, checking)
+    inputs.deferred = deferred
     if from_logits and not logits_only:
         inputs.activation = "softmax" if mode == "multiclass" else "sigmoid"
         if not defer_activation:
@@ -278,11 +288,15 @@ def _statistics(inputs: _Inputs, per_image: bool) -> tuple[Any, Any, Any]:
             axes,
         )
         if stats is not None:
+            if inputs.deferred:
+                _deferred_checks(inputs, stats[1], stats[2])
             return (
                 _as_table(backend, stats[0], inputs, per_image),
                 _as_table(backend, stats[1], inputs, per_image),
                 _as_table(backend, stats[2], inputs, per_image),
             )
+    if inputs.deferred:
+        _full_checks(inputs)
     inputs = _activated(inputs)
     p, valid = inputs.y_pred, inputs.valid
     xp = backend.xp
@@ -309,6 +323,28 @@ def _statistics(inputs: _Inputs, per_image: bool) -> tuple[Any, Any, Any]:
         _as_table(backend, prediction_mass, inputs, per_image),
         _as_table(backend, target_mass, inputs, per_image),
     )
+
+
+def _full_checks(inputs: _Inputs) -> None:
+    """The value checks :func:`_prepare` deferred: labels in range, no NaN in ``y_pred``."""
+    labels = inputs.backend.xp.squeeze(inputs.labels, axis=inputs.caxis)
+    _validate.check_labels(inputs.backend, labels, inputs.num_classes, None)
+    _validate.check_no_nan(inputs.backend, inputs.y_pred, "y_pred")
+
+
+def _deferred_checks(inputs: _Inputs, prediction_mass: Any, target_mass: Any) -> None:
+    """The deferred checks read off the sums (one host read): a NaN logit makes the
+    prediction mass of its image (or the batch) NaN, and a label out of range leaves its
+    pixel out of every class's target mass. Any doubt (NaN from infinite logits, say) runs
+    :func:`_full_checks`, which raise the usual errors."""
+    backend = inputs.backend
+    xp = backend.xp
+    shape = backend.shape(inputs.y_pred)
+    pixels = math.prod(shape) // inputs.num_classes
+    counted = xp.sum(target_mass, dtype=xp.float64)
+    doubt = xp.any(xp.isnan(prediction_mass)) | (counted != float(pixels))
+    if backend.any(doubt):
+        _full_checks(inputs)
 
 
 def _tversky_terms(
@@ -1159,6 +1195,11 @@ def _foreground(inputs: _Inputs) -> Any:
     xp = backend.xp
     dtype = inputs.y_pred.dtype
     if inputs.labels is not None:
+        indicator = getattr(backend, "class_indicator", None)  # torch: one kernel
+        if indicator is not None:
+            hot = indicator(inputs.labels, inputs.caxis, inputs.num_classes, dtype)
+            if hot is not None:
+                return hot
         hot = inputs.labels == _class_ids(inputs)
         return xp.astype(xp.astype(hot, xp.uint8), dtype)  # see _statistics
     target = inputs.target
