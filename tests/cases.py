@@ -244,6 +244,7 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "cosine_embedding": _pair_with_sign((N, D)),
     "hinge_embedding": _hinge_embedding,
     "info_nce": _two_views(),
+    "sigmoid_contrastive": _two_views(logit_scale=2.0, bias=-1.0),
     # ranking
     "pairwise_logistic": _ranking(),
     "pairwise_hinge": _ranking(),

@@ -66,6 +66,20 @@ def test_jax_jit_skips_value_checks():
     assert out.shape == ()
 
 
+@pytest.mark.parametrize("name", ["mean_squared_error", "binary_crossentropy", "dice"])
+def test_jax_jit_of_a_closure_over_concrete_arrays(name):
+    """Arrays captured by a jitted function are concrete, but what the checks compute from them
+    is traced: the checks must notice and skip, not read a tracer back."""
+    jax = pytest.importorskip("jax")
+    y, p = np.array([[0.0, 1.0]]), np.array([[0.3, 0.6]])
+    if name == "dice":
+        y, p = np.array([[0, 1]]), np.array([[[0.7, 0.3], [0.2, 0.8]]])
+    y_jax, p_jax = jax.numpy.asarray(y), jax.numpy.asarray(p)
+    loss = lk.get(name)
+    traced = jax.jit(lambda: loss(y_jax, p_jax))()
+    np.testing.assert_allclose(float(traced), float(loss(y, p)), rtol=1e-6)
+
+
 def test_tf_function_jit_compile():
     tf = pytest.importorskip("tensorflow")
     labels = tf.constant(LABELS)

@@ -15,13 +15,37 @@ A loss computes its *unreduced* value ``ℓ`` (elementwise losses: the broadcast
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from . import _validate
 from ._backend import ArrayAPIBackend
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
+
+#: While :func:`recording_denominators` is active: ``(thread id, list)``, the list every
+#: :func:`reduce_loss` call of that thread appends its ``"mean"`` denominator to
+#: (``losskit.distributed`` reads it); None otherwise. A plain global, not a ContextVar, so that
+#: ``torch.compile(fullgraph=True)`` traces the check (a guard on None) without a graph break.
+_RECORDING: tuple[int, list[Any]] | None = None
+
+
+@contextlib.contextmanager
+def recording_denominators() -> Iterator[list[Any]]:
+    """Within the block, each :func:`reduce_loss` call of this thread appends to the yielded
+    list the denominator ``reduction="mean"`` would divide by for its arguments — ``Σ w`` over
+    the valid entries, whatever the call's own ``reduction`` and ``normalizer`` — as an array of
+    the loss's backend and dtype."""
+    global _RECORDING
+    found: list[Any] = []
+    outer, _RECORDING = _RECORDING, (threading.get_ident(), found)
+    try:
+        yield found
+    finally:
+        _RECORDING = outer
 
 
 def check_reduction(reduction: Any, normalizer: Any) -> None:
@@ -92,6 +116,8 @@ def reduce_loss(
     if mask is not None:
         mask = _mask_argument(backend, mask, loss, shape, checking)
         valid = mask if valid is None else valid & mask
+    if _RECORDING is not None and _RECORDING[0] == threading.get_ident():
+        _RECORDING[1].append(_mean_denominator(backend, loss, shape, weight, valid))
     if weight is None and valid is None:
         return _reduce_plain(backend, loss, shape, reduction, normalizer)
     return _reduce_weighted(backend, loss, shape, reduction, normalizer, weight, valid)
@@ -143,6 +169,20 @@ def _reduce_weighted(
         return _safe_divide(backend, total, count)
     denominator = weight if valid is None else xp.where(valid, weight, zero)
     return _safe_divide(backend, total, xp.sum(denominator))
+
+
+def _mean_denominator(
+    backend: ArrayAPIBackend, loss: Any, shape: tuple[Any, ...], weight: Any, valid: Any
+) -> Any:
+    """What ``"mean"`` divides by: ``Σ w`` over the valid entries (the count when unweighted)."""
+    xp = backend.xp
+    if weight is not None and backend.shape(weight) != shape:
+        weight = backend.broadcast_like(weight, loss)
+    if valid is not None and backend.shape(valid) != shape:
+        valid = backend.broadcast_like(valid, loss)
+    if weight is None:
+        return _ones_sum(xp, loss) if valid is None else xp.sum(xp.astype(valid, loss.dtype))
+    return xp.sum(weight if valid is None else xp.where(valid, weight, xp.zeros_like(loss)))
 
 
 def _ones_sum(xp: Any, loss: Any) -> Any:

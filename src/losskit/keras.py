@@ -81,12 +81,13 @@ class Loss(keras.losses.Loss):
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         _check_library(y_true, y_pred)
         mask = keras.backend.get_keras_mask(y_pred) if hasattr(y_pred, "_keras_mask") else None
-        return self.loss(
+        value = self.loss(
             *self._inputs(y_true, y_pred),
             sample_weight=sample_weight,
             mask=mask,
             reduction=REDUCTIONS[self.reduction],
         )
+        return _scale_for_replicas(value) if self.reduction in _AVERAGES else value
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         _check_library(y_true, y_pred)
@@ -113,6 +114,22 @@ class _RegisteredLoss(Loss):
     def get_config(self) -> dict[str, Any]:
         config = {"name": self.name, "reduction": self.reduction}
         return {**config, **_object.Loss(self.loss_name, **self.params).get_config()["params"]}
+
+
+#: The Keras reductions that average; under tf.distribute Keras divides them by the replicas.
+_AVERAGES = ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+
+
+def _scale_for_replicas(value: Any) -> Any:
+    """Keras's convention under ``tf.distribute``: an averaged loss is divided by the number of
+    replicas in sync, because the strategy sums the replicas' gradients (and the trainer
+    multiplies the logged loss back). Other Keras backends do not sum replicas' gradients."""
+    if keras.backend.backend() != "tensorflow":
+        return value
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value if replicas == 1 else value * (1.0 / replicas)
 
 
 def _unstack(y_pred: Any, index: int) -> Any:

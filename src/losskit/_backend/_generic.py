@@ -103,7 +103,10 @@ class ArrayAPIBackend:
         if self.is_tracing(x):
             return False
         xp = self.xp
-        return bool(xp.isnan(xp.sum(x))) and self._host_any(xp.isnan(x))
+        total = xp.sum(x)
+        if self.is_tracing(total):  # a concrete input captured by a function being traced
+            return False
+        return bool(xp.isnan(total)) and self._host_any(xp.isnan(x))
 
     def min_max(self, x: Any) -> tuple[float, float] | None:
         """``(min, max)`` of ``x`` on the host (NaN if it holds one); None when ``x`` is empty
@@ -115,8 +118,11 @@ class ArrayAPIBackend:
     def _host_any(self, condition: Any) -> bool:
         return bool(self.xp.any(condition))
 
-    def _host_min_max(self, x: Any) -> tuple[float, float]:
-        return self.to_float(self.xp.min(x)), self.to_float(self.xp.max(x))
+    def _host_min_max(self, x: Any) -> tuple[float, float] | None:
+        low, high = self.xp.min(x), self.xp.max(x)
+        if self.is_tracing(low):  # a concrete input captured by a function being traced
+            return None
+        return self.to_float(low), self.to_float(high)
 
     def to_float(self, x: Any) -> float:
         return float(x)

@@ -25,6 +25,7 @@ from ._metric import (
     hinge_embedding,
     info_nce,
     margin_ranking,
+    sigmoid_contrastive,
     supervised_contrastive,
     triplet_margin,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "poisson_nll",
     "poly_loss",
     "quantile",
+    "sigmoid_contrastive",
     "smooth_l1",
     "soft_margin",
     "sparse_categorical_crossentropy",

@@ -310,7 +310,7 @@ def _gather_vector(backend: ArrayAPIBackend, vector: Any, labels: Any) -> Any:
     """``vector[labels]`` for labels of any shape."""
     xp = backend.xp
     flat = xp.take(vector, xp.reshape(labels, (-1,)), axis=0)
-    return xp.reshape(flat, backend.shape(labels))
+    return backend.reshape_like(flat, labels)
 
 
 def _sparse_from_probabilities(

@@ -782,6 +782,128 @@ def _nce_terms(
 
 
 @register(
+    "sigmoid_contrastive",
+    aliases=("siglip", "sigmoid_contrastive_loss"),
+    kind="anchors",
+    task="self_supervised",
+    properties={"bounded": False, "batch": True},
+    references=(
+        "Zhai, Mustafa, Kolesnikov & Beyer (2023), Sigmoid Loss for Language Image Pre-Training "
+        "(SigLIP)",
+    ),
+    **_METRIC,
+)
+def sigmoid_contrastive(
+    z_a: Any,
+    z_b: Any,
+    *,
+    logit_scale: Any = 10.0,
+    bias: Any = -10.0,
+    normalize: bool = True,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Pairwise sigmoid loss (SigLIP) on two views ``z_a``, ``z_b`` ``(N, D)`` of the same N items.
+
+    Every pair ``(i, j)`` is its own binary classification, positive on the diagonal: with
+    logits :math:`x_{ij} = t\,\hat a_i\cdot\hat b_j + b` (rows unit-normalised when
+    ``normalize=True``), :math:`z_{ij} = 1` if :math:`i = j` and :math:`-1` otherwise,
+
+    .. math:: \ell_i = -\sum_{j=1}^{N} \log σ(z_{ij}\,x_{ij})
+              = \sum_{j=1}^{N} \log\bigl(1 + e^{-z_{ij} x_{ij}}\bigr)
+
+    Unreduced shape ``(N,)``: one loss per row of ``z_a`` (e.g. per image), summed over all N
+    rows of ``z_b`` (the texts). So ``"mean"`` is the paper's
+    :math:`-\frac1N\sum_i\sum_j \log σ(z_{ij} x_{ij})`, normalised by the batch size N and not
+    by the N² pairs (``"sum"`` divided by N² is the per-pair average). Unlike softmax losses,
+    no row needs the whole batch at once, which is what makes the chunked multi-device version
+    (``losskit.distributed.sigmoid_contrastive``) cheap. ``mask`` ``(N,)`` removes pairs from the
+    batch (neither anchors nor negatives); ``sample_weight`` ``(N,)`` weights the rows.
+
+    Parameters: ``logit_scale`` t > 0 and ``bias`` b, Python numbers or scalar arrays — pass the
+    model's learnable parameters (the paper learns ``t = exp(t')`` from ``t' = log 10`` and
+    ``b`` from -10, the defaults here) and they receive gradients; ``logit_scale`` is
+    ``1 / temperature``. Each term is a softplus written to be exact in both tails, so the large
+    negative logits of the -10 bias lose nothing.
+
+    Reference: Zhai et al. (2023), Sigmoid Loss for Language Image Pre-Training (Algorithm 1:
+    ``-sum(log_sigmoid(labels * logits)) / n``).
+
+    >>> import numpy as np, losskit as lk
+    >>> z_a, z_b = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> lk.sigmoid_contrastive(z_a, z_b, logit_scale=1.0, bias=0.0,
+    ...                        reduction="none").round(6).tolist()
+    [1.006409, 1.006409]
+    """
+    backend, (a, b), checking = _enter(reduction, normalizer, {"z_a": z_a, "z_b": z_b}, (mask,))
+    n = _batch(backend, a, "z_a")
+    _batch(backend, b, "z_b")
+    if not _validate.same_shape(backend.shape(a), backend.shape(b)):
+        raise ValueError(
+            f"z_a and z_b must have the same shape (two views of the same batch); got "
+            f"{backend.shape(a)} and {backend.shape(b)}"
+        )
+    scale = _scalar_parameter(backend, "logit_scale", logit_scale, a, checking, positive=True)
+    shift = _scalar_parameter(backend, "bias", bias, a, checking, positive=False)
+    xp = backend.xp
+    rows = None if mask is None else _row_mask(backend, mask, a, n, checking)
+    if normalize:
+        a, b = _unit(xp, a), _unit(xp, b)
+    diagonal = ~_off_diagonal(backend, a[:, 0])
+    columns = None if rows is None else xp.expand_dims(rows, axis=0)
+    loss = _sigmoid_rows(backend, a, b, scale, shift, diagonal, columns)
+    return _finish_anchors(backend, loss, rows, sample_weight, reduction, normalizer)
+
+
+def _scalar_parameter(
+    backend: ArrayAPIBackend, name: str, value: Any, like: Any, checking: bool, positive: bool
+) -> Any:
+    """A Python number (checked, returned as a float) or a scalar array — shape ``()`` or
+    ``(1,)``, e.g. a learnable parameter — in ``like``'s dtype, keeping its gradient."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a number or a scalar array; got a bool")
+    if isinstance(value, int | float):
+        return _positive(name, value) if positive else _real(name, value)
+    value = backend.asarray(value, like, name)
+    if not (backend.is_floating(value) or backend.is_integral(value)):
+        raise TypeError(f"{name} must be a number or a numeric scalar array; got {value.dtype}")
+    shape = backend.shape(value)
+    if not (_validate.same_shape(shape, ()) or _validate.same_shape(shape, (1,))):
+        raise ValueError(f"{name} must be a number or a scalar array; got shape {shape}")
+    value = backend.astype(backend.xp.reshape(value, ()), like.dtype)
+    if checking:
+        _validate.check_no_nan(backend, value, name)
+        if positive and backend.any(value <= 0):
+            raise ValueError(f"{name} must be > 0; got {float(value)}")
+    return value
+
+
+def _sigmoid_rows(
+    backend: ArrayAPIBackend,
+    a: Any,
+    b: Any,
+    scale: Any,
+    bias: Any,
+    positive: Any,
+    keep: Any,
+) -> Any:
+    """``Σ_j -log σ(z_ij·x_ij)`` for each row of ``a`` ``(B, D)`` against the rows of ``b``
+    ``(M, D)``, with ``x_ij = scale·a_i·b_j + bias``; ``positive`` marks ``z = +1`` (None: every
+    pair is negative) and ``keep`` the pairs counted (None: all; else broadcast to ``(B, M)``).
+    Excluded pairs never reach the softplus, so they get exactly zero gradient."""
+    xp = backend.xp
+    logits = _gram(xp, a, b) * scale + bias
+    margin = -logits if positive is None else xp.where(positive, logits, -logits)
+    if keep is None:
+        return xp.sum(_softplus(xp, -margin), axis=1)
+    zero = xp.zeros_like(margin)
+    terms = _softplus(xp, -xp.where(keep, margin, zero))
+    return xp.sum(xp.where(keep, terms, zero), axis=1)
+
+
+@register(
     "supervised_contrastive",
     aliases=("supcon", "supcon_loss"),
     kind="anchors",
