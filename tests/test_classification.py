@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -113,6 +115,80 @@ def test_torch_kl_div_batchmean(log_target):
     z = torch.as_tensor(Z).requires_grad_(True)
     ours = lk.kl_divergence(target, z, from_logits=True, log_target=log_target)
     np.testing.assert_allclose(float(ours.detach()), float(theirs.detach()), rtol=1e-10)
+
+
+def test_torch_unguarded_target_times_log(monkeypatch):
+    """torch drops the 0·log 0 guard on y · log p when log p is finite (checked with one sum):
+    KL and cross-entropy then match the guarded forms, values and gradients (targets included),
+    and a -inf logit still takes the guard."""
+    torch = pytest.importorskip("torch")
+    from losskit._backend import backend_of
+
+    y = P  # row 0 has zero target mass on classes 2 and 3
+    z_masked = Z.copy()
+    z_masked[0, 3] = -np.inf
+    losses = {
+        "kl": lambda y, z: lk.kl_divergence(y, z, from_logits=True),
+        "kl_probs": lambda y, z: lk.kl_divergence(y, torch.softmax(z, -1), reduction="sum"),
+        "cce": lambda y, z: lk.categorical_crossentropy(y, z, from_logits=True),
+        "cce_none": lambda y, z: lk.categorical_crossentropy(
+            y, z, from_logits=True, reduction="none"
+        ),
+    }
+
+    def run(loss, z0, target_grad):
+        yt = torch.tensor(y, requires_grad=target_grad)
+        zt = torch.tensor(z0, requires_grad=True)
+        with lk.validation(False):
+            value = loss(yt, zt)
+        grads = torch.autograd.grad(value.sum(), [zt, yt] if target_grad else [zt])
+        return [value.detach().numpy(), *(g.numpy() for g in grads)]
+
+    guard = type(backend_of(torch.zeros(1))).__mro__[1].times_log  # the generic form
+    for (name, loss), z0, target_grad in itertools.product(
+        losses.items(), (Z, z_masked), (False, True)
+    ):
+        if name == "kl_probs" and z0 is z_masked:
+            continue
+        fast = run(loss, z0, target_grad)
+        with monkeypatch.context() as patch:
+            patch.setattr(type(backend_of(torch.zeros(1))), "times_log", guard)
+            guarded = run(loss, z0, target_grad)
+        for a, b in zip(fast, guarded, strict=True):
+            assert np.isfinite(a).all(), name
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_tensorflow_fused_softmax_crossentropy(monkeypatch):
+    """TensorFlow's fused softmax_cross_entropy_with_logits where every logit is finite (a
+    tf.cond): the guarded sum's values and gradients, targets included, eager, in a graph on a
+    persistent tape and under XLA; a -inf logit takes the guarded branch."""
+    tf = pytest.importorskip("tensorflow")
+    from losskit._backend import backend_of
+
+    z_masked = Z.copy()
+    z_masked[0, 3] = -np.inf  # P[0] has no mass there
+
+    def run(z, mode, **kw):
+        def value_and_grads(y, z):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([y, z])
+                loss = lk.categorical_crossentropy(y, z, from_logits=True, **kw)
+            return loss, tape.gradient(loss, z), tape.gradient(loss, y)
+
+        if mode != "eager":
+            value_and_grads = tf.function(value_and_grads, jit_compile=mode == "xla")
+        return [t.numpy() for t in value_and_grads(tf.constant(P), tf.constant(z))]
+
+    options = [{}, {"reduction": "none"}, {"class_weight": np.arange(1.0, 5.0)}]
+    for z, kw, mode in itertools.product((Z, z_masked), options, ("eager", "graph", "xla")):
+        fused = run(z, mode, **kw)
+        with monkeypatch.context() as patch:
+            patch.delattr(type(backend_of(tf.constant(1.0))), "softmax_crossentropy")
+            guarded = run(z, mode, **kw)
+        for a, b in zip(fused, guarded, strict=True):
+            assert np.isfinite(a).all()
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=f"{kw} {mode}")
 
 
 def test_optax_parity():

@@ -949,6 +949,25 @@ def test_log_cosh_is_exact_far_out_and_flat_at_zero(autodiff_backend: Any, dtype
     assert y[3, 2] == p[3, 2] and b.to_numpy(g)[3, 2] == 0.0
 
 
+def test_log_cosh_is_relatively_exact_everywhere(autodiff_backend: Any, dtype: str) -> None:
+    """One chain, log1p(e²/(2 + 2e)) with e = expm1(min(|d|, 40)), then |d| - 40 beyond: a few
+    ulp relative to log cosh d from tiny d through the switch at 40; the gradient is tanh(d)."""
+    b = autodiff_backend
+    d = np.concatenate([np.geomspace(1e-6, 100.0, 241), [39.9999, 40.0, 40.0001, 1e6]])
+    d = rounded(np.concatenate([d, -d]), dtype)
+    # log cosh d = |d| - log 2 + log1p(e^{-2|d|}), exact in float64 beyond |d| = 1 ...
+    a = np.abs(d)
+    far = a - np.log(2.0) + np.log1p(np.exp(-2.0 * a))
+    # ... and log1p(2 sinh²(d/2)) (no cancellation) below it
+    expected = np.where(a < 1.0, np.log1p(2.0 * np.sinh(np.minimum(a, 1.0) / 2.0) ** 2), far)
+    zero = b.array(np.zeros_like(d), dtype)
+    got = b.to_numpy(lk.log_cosh(zero, b.array(d, dtype), reduction="none"))
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(got, expected, rtol=8 * eps, atol=0)
+    g = b.grad(lambda t: total(b, lk.log_cosh(zero, t, reduction="none")), b.array(d, dtype))
+    np.testing.assert_allclose(b.to_numpy(g), np.tanh(d), rtol=8 * eps, atol=eps)
+
+
 def test_expectile_minimiser_is_the_tau_expectile() -> None:
     """argmin_c mean ρ_τ(y - c) over a skewed sample is the τ-expectile (found by bisection)."""
     y = np.random.default_rng(12).exponential(1.0, 400)

@@ -9,6 +9,7 @@ against analytic formulas or central differences of the float64 references.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -418,6 +419,39 @@ def test_generalized_crossentropy_keras_parity():
         np.testing.assert_allclose(
             float(lk.generalized_crossentropy(ONE_HOT, PROBS, q=q)), float(theirs), rtol=1e-6
         )
+
+
+def test_generalized_crossentropy_tensorflow_one_hot_path(monkeypatch):
+    """TensorFlow gathers p_y when every target row is one-hot (a tf.cond): the same values and
+    gradients, with respect to the targets too, as the dense sum, eager, in a graph on a
+    persistent tape, and under XLA; soft or smoothed targets take the dense branch."""
+    tf = pytest.importorskip("tensorflow")
+    from losskit._backend import backend_of
+
+    logits = LOGITS.copy()
+    logits[0, 1] = -np.inf  # a masked class
+
+    def run(y, x, mode, **kw):
+        def value_and_grads(y, x):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([y, x])
+                loss = lk.generalized_crossentropy(y, x, **kw)
+            return loss, tape.gradient(loss, x), tape.gradient(loss, y)
+
+        if mode != "eager":
+            value_and_grads = tf.function(value_and_grads, jit_compile=mode == "xla")
+        return [t.numpy() for t in value_and_grads(tf.constant(y), tf.constant(x))]
+
+    options = [{}, {"label_smoothing": 0.1}, {"class_weight": CLASS_WEIGHT}, {"q": 0.05}]
+    for y, (x, from_logits), kw, mode in itertools.product(
+        (ONE_HOT, SOFT), ((PROBS, False), (logits, True)), options, ("eager", "graph", "xla")
+    ):
+        gathered = run(y, x, mode, from_logits=from_logits, reduction="none", **kw)
+        with monkeypatch.context() as patch:
+            patch.delattr(type(backend_of(tf.constant(1.0))), "target_weighted_sum")
+            dense = run(y, x, mode, from_logits=from_logits, reduction="none", **kw)
+        for a, b in zip(gathered, dense, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=f"{kw} {mode}")
 
 
 # ---------------------------------------------------------------------- bi-tempered logistic

@@ -870,3 +870,89 @@ def test_registry_metadata():
     assert lk.get("ctc_loss") is lk.ctc
     assert lk.info("sparsemax_loss").properties["proper"] is True
     assert lk.info("ctc").properties["convex"] is False
+
+
+# ====================================================================== torch's fused kernels
+def _fused_and_generic(monkeypatch, hook, run):
+    """``run()`` on torch's fused path, then with the backend ``hook`` disabled (the generic
+    formulas, which are also what torch.compile and torch.func trace)."""
+    torch = pytest.importorskip("torch")
+    from losskit._backend import backend_of
+
+    fused = run()
+    monkeypatch.setattr(type(backend_of(torch.zeros(1))), hook, lambda self, *args: None)
+    return fused, run()
+
+
+def _value_grad_and_second(torch, fn, x0):
+    """Value, gradient and the gradient of ``Σ g²`` (double backward)."""
+    x = torch.tensor(x0, requires_grad=True)
+    value = fn(x)
+    (g,) = torch.autograd.grad(value.sum(), x, create_graph=True)
+    second = torch.autograd.grad((g * g).sum(), x)[0] if g.requires_grad else torch.zeros_like(x)
+    (first,) = torch.autograd.grad(fn(x).sum(), x)  # the fused first-order backward
+    return [t.detach().numpy() for t in (value, g, second, first)]
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_multiclass_hinge_torch_fused_matches_generic(monkeypatch, p):
+    """F.multi_margin_loss (times K) for Weston–Watkins: values, gradients (strict kink at ties)
+    and double backward (the fused backward has no derivative in torch: written out)."""
+    torch = pytest.importorskip("torch")
+    scores3 = np.round(RNG.normal(size=(3, 5, 4)) * 2) / 2  # (N, K, d): classes on axis 1, ties
+    labels3 = RNG.integers(0, 5, (3, 4))
+    labels3[0, 0] = -1
+    w = RNG.uniform(0.5, 2.0, (3, 4))
+    calls = {
+        "mean": lambda t: lk.multiclass_hinge(torch.tensor(LABELS), t, p=p),
+        "none": lambda t: lk.multiclass_hinge(torch.tensor(LABELS), t, p=p, reduction="none"),
+        "sum": lambda t: lk.multiclass_hinge(torch.tensor(LABELS), t, p=p, margin=0.5,
+                                             reduction="sum"),
+        "axis1": lambda t: lk.multiclass_hinge(
+            torch.tensor(labels3), t, p=p, axis=1, ignore_index=-1,
+            sample_weight=torch.tensor(w), class_weight=torch.tensor(CLASS_WEIGHT)
+        ),
+    }  # fmt: skip
+    for name, call in calls.items():
+        x0 = scores3 if name == "axis1" else SCORES
+
+        def run(call=call, x0=x0):
+            return _value_grad_and_second(torch, call, x0)
+
+        fused, generic = _fused_and_generic(monkeypatch, "multiclass_hinge", run)
+        monkeypatch.undo()
+        for a, b in zip(fused, generic, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_ctc_torch_fused_matches_generic(monkeypatch):
+    """torch's _ctc_loss kernels: values, gradients (a zero one for impossible alignments and
+    -inf logits, where the kernel alone gives NaN) and double backward (the generic recursion)."""
+    torch = pytest.importorskip("torch")
+    logits = RNG.normal(scale=2.0, size=(5, 7, 4))
+    logits[3, :, 1] = -np.inf  # a masked class
+    logits[4, 2, :2] = -np.inf
+    labels = np.array([[1, 1, 2, 3], [2, 3, 1, 2], [3, 3, 3, 3], [2, 3, 2, 0], [1, 3, 2, 3]])
+    label_lengths = np.array([2, 4, 4, 3, 0])
+    logit_lengths = np.array([7, 0, 5, 7, 6])  # sequence 1 has no frame: impossible
+    for blank, zero_infinity, normalize, reduction in itertools.product(
+        (0, -1), (False, True), ("none", "target_length"), ("none", "mean")
+    ):
+        lab = labels if blank == 0 else labels - 1  # no blank within the labels (3 = -1 % 4)
+
+        def fn(t, lab=lab, blank=blank, zi=zero_infinity, nz=normalize, red=reduction):
+            with lk.validation(False):  # -inf logits
+                return lk.ctc(
+                    torch.tensor(lab), t, torch.tensor(label_lengths),
+                    torch.tensor(logit_lengths), blank=blank, zero_infinity=zi, normalize=nz,
+                    reduction=red,
+                )  # fmt: skip
+
+        fused, generic = _fused_and_generic(
+            monkeypatch, "ctc_nll", lambda fn=fn: _value_grad_and_second(torch, fn, logits)
+        )
+        monkeypatch.undo()
+        for a, b in zip(fused, generic, strict=True):
+            assert np.array_equal(np.isinf(a), np.isinf(b)) and not np.isnan(a).any()
+            finite = np.isfinite(b)
+            np.testing.assert_allclose(a[finite], b[finite], rtol=1e-10, atol=1e-12)

@@ -82,8 +82,11 @@ def fused_reduction(
     """
     if reduction == "none" or normalizer is not None or sample_weight is not None:
         return "none"
-    if mask is not None or any(w is not None for w in loss_weights):
+    if mask is not None:
         return "none"
+    for w in loss_weights:  # no generator: this runs on every call
+        if w is not None:
+            return "none"
     if _static_size(backend.shape(y_pred)) is None:
         return "none"
     return "sum" if reduction == "sum" else "mean"  # sum_over_batch_size: nothing masked
@@ -203,7 +206,7 @@ def _safe_divide(backend: ArrayAPIBackend, numerator: Any, denominator: Any) -> 
 
 
 def _static_size(shape: tuple[Any, ...]) -> int | None:
-    if any(d is None for d in shape):
+    if None in shape:
         return None
     return math.prod(shape)
 

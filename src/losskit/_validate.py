@@ -62,7 +62,7 @@ class validation:
 
 def checking_values(backend: ArrayAPIBackend, x: Any) -> bool:
     """Whether value checks run for this call (on, and ``x`` is a concrete array)."""
-    return not backend.is_tracing(x) and _STATE["enabled"]
+    return _STATE["enabled"] and not backend.is_tracing(x)
 
 
 # ---------------------------------------------------------------------- structural checks
@@ -136,6 +136,8 @@ def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, .
     A target of shape ``(N,)`` against a prediction of shape ``(N, 1)`` would broadcast to
     ``(N, N)`` and silently compare every sample with every other: that is rejected.
     """
+    if y_true_shape == y_pred_shape:  # the common case, without the general comparison
+        return
     joint = broadcast_shapes(y_true_shape, y_pred_shape)
     if joint is not None and same_shape(joint, y_pred_shape):
         return

@@ -21,12 +21,53 @@ def _clamped_log_jvp(primals: Any, tangents: Any) -> Any:
     return _clamped_log(p), dp / jnp.maximum(p, SLOPE_FLOOR)
 
 
+@jax.custom_jvp
+def _xlogy(x: Any, y: Any) -> Any:
+    return jax.scipy.special.xlogy(x, y)
+
+
+@_xlogy.defjvp
+def _xlogy_jvp(primals: Any, tangents: Any) -> Any:
+    (x, y), (dx, dy) = primals, tangents
+    zero = x == 0  # a zero (not NaN) derivative at x = 0
+    slope = dx * jnp.log(jnp.where(zero, 1.0, y)) + dy * x / jnp.where(zero, 1.0, y)
+    return _xlogy(x, y), jnp.where(zero, jnp.zeros_like(slope), slope)
+
+
+@jax.custom_jvp
+def _times_log(y: Any, log_p: Any) -> Any:
+    return y * jnp.where(y == 0, 0.0, log_p)
+
+
+@_times_log.defjvp
+def _times_log_jvp(primals: Any, tangents: Any) -> Any:
+    # the tangent in log p is y · d(log p), which needs no guard: the backward pass then reads
+    # no mask of the zero targets
+    (y, log_p), (dy, dlog_p) = primals, tangents
+    guarded = jnp.where(y == 0, 0.0, log_p)
+    return y * guarded, dy * guarded + y * dlog_p
+
+
+def _with_tanh_slope(value: Any) -> Any:
+    """``value`` (``log cosh``) with the derivative ``tanh(d)`` instead of autodiff through its
+    branches: the backward pass is one ``tanh``."""
+    function = jax.custom_jvp(value)
+
+    @function.defjvp
+    def _jvp(primals: Any, tangents: Any) -> Any:
+        (d,), (dd,) = primals, tangents
+        return function(d), jnp.tanh(d) * dd
+
+    return function
+
+
 class JaxBackend(ArrayAPIBackend):
     name = "jax"
 
     def __init__(self) -> None:
         super().__init__(jnp)
         self.index_dtype = jnp.int32  # int64 exists only with jax_enable_x64
+        self._log_cosh = _with_tanh_slope(super().log_cosh)
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, jax.Array)
@@ -63,6 +104,12 @@ class JaxBackend(ArrayAPIBackend):
     def sigmoid(self, x: Any) -> Any:
         return jax.nn.sigmoid(x)
 
+    def xlogy(self, x: Any, y: Any) -> Any:
+        return _xlogy(x, y)
+
+    def times_log(self, y: Any, log_p: Any) -> Any:
+        return _times_log(y, log_p)
+
     def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
         return jax.nn.one_hot(
             labels, num_classes, dtype=dtype if dtype is not None else jnp.float32
@@ -70,6 +117,9 @@ class JaxBackend(ArrayAPIBackend):
 
     def clamped_log(self, p: Any) -> Any:
         return _clamped_log(p)
+
+    def log_cosh(self, d: Any) -> Any:
+        return self._log_cosh(d)
 
     def erf(self, x: Any) -> Any:
         return jax.lax.erf(x)

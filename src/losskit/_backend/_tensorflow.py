@@ -275,11 +275,46 @@ _TF_NAMESPACE = TFNamespace()
 @tf.custom_gradient
 def _clamped_log(p: Any) -> Any:
     value = tf.maximum(tf.math.log(tf.maximum(p, PROB_FLOOR)), LOG_FLOOR)
+    # the gradient reads a forward tensor, not the input p itself: inside a tf.cond branch
+    # differentiated on a tape, cond_v2 rejects the input as a capture of the gradient
+    saved = tf.identity(p)
 
     def grad(upstream: Any) -> Any:
-        return upstream / tf.maximum(p, SLOPE_FLOOR)
+        return upstream / tf.maximum(saved, SLOPE_FLOOR)
 
     return value, grad
+
+
+@tf.custom_gradient
+def _times_log(y: Any, log_p: Any) -> Any:
+    guarded = tf.where(tf.equal(y, 0.0), tf.constant(0.0, log_p.dtype), log_p)  # broadcast 0
+    saved = tf.identity(y)  # see _clamped_log
+
+    def grad(upstream: Any) -> Any:  # the log p slope y·g needs no guard
+        return upstream * guarded, upstream * saved
+
+    return y * guarded, grad
+
+
+def _with_target_slope(rows: Any, y: Any, y_pred: Any, where: Any, slope: Any) -> Any:
+    """``rows`` with the derivative ``slope(y, y_pred)`` in ``y`` added where ``where`` (a
+    branch that does not differentiate in ``y``). It is formed only if a gradient with respect to
+    ``y`` is taken, outside the branches' ``tf.cond``, from forward copies of the inputs: inside
+    a ``tf.cond`` differentiated on a tape, cond_v2 rejects a gradient that reads a captured
+    input.
+    """
+
+    @tf.custom_gradient
+    def zero(y: Any) -> Any:
+        y_saved, y_pred_saved = tf.identity(y), tf.identity(y_pred)
+
+        def grad(upstream: Any) -> Any:
+            value = tf.expand_dims(upstream, -1) * slope(y_saved, y_pred_saved)
+            return tf.where(where, value, tf.zeros_like(value))
+
+        return tf.zeros_like(rows), grad
+
+    return rows + zero(y)
 
 
 class TensorFlowBackend(ArrayAPIBackend):
@@ -362,6 +397,12 @@ class TensorFlowBackend(ArrayAPIBackend):
     def clamped_log(self, p: Any) -> Any:
         return _clamped_log(p)
 
+    def xlogy(self, x: Any, y: Any) -> Any:
+        return tf.math.xlogy(x, y)  # its gradient is 0 (not NaN) at x = 0
+
+    def times_log(self, y: Any, log_p: Any) -> Any:
+        return _times_log(y, log_p)
+
     def sparse_crossentropy_logits(
         self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
     ) -> Any:
@@ -369,6 +410,50 @@ class TensorFlowBackend(ArrayAPIBackend):
             return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return self.reduce_all(loss, reduction)
+
+    def softmax_crossentropy(self, y: Any, z: Any) -> Any:
+        """``Σ_k y_k log_softmax(z)_k`` over the last axis, as :meth:`sum_times_log` of the
+        ``log_softmax``. TensorFlow's fused kernel computes it (and its backward) where
+        every logit is finite (a -inf logit of a class without target mass makes it 0·inf =
+        NaN): one ``is_finite`` pass, and ``tf.cond`` runs one branch. Either way the derivative
+        in ``y`` is the guarded ``log p`` (0 where ``y = 0``)."""
+        finite = tf.reduce_all(tf.math.is_finite(z))
+        rows = tf.cond(
+            finite,
+            lambda: -tf.nn.softmax_cross_entropy_with_logits(labels=tf.stop_gradient(y), logits=z),
+            lambda: self.sum_times_log(y, tf.nn.log_softmax(z)),
+        )
+
+        def slope(y: Any, z: Any) -> Any:
+            return tf.where(tf.equal(y, 0.0), tf.constant(0.0, z.dtype), tf.nn.log_softmax(z))
+
+        return _with_target_slope(rows, y, z, finite, slope)
+
+    def target_weighted_sum(self, y: Any, y_pred: Any, terms: Any, gathered: Any) -> Any:
+        """``Σ_k y_k · terms(y_pred)_k`` over the last axis, from ``gathered(labels, y_pred)``
+        (the ``N`` terms at the labels) when every row of ``y`` is one-hot: a 1 and ``Σ|y| = 1``,
+        three passes over ``y``, and ``tf.cond`` runs one branch. Either way the derivative in
+        ``y`` is ``terms``."""
+        labels = tf.argmax(y, axis=-1, output_type=tf.int64)
+        top = tf.gather(y, labels, batch_dims=len(y.shape) - 1)
+        one_hot = tf.reduce_all(tf.equal(top, 1.0)) & tf.reduce_all(
+            tf.equal(tf.reduce_sum(tf.abs(y), axis=-1), 1.0)
+        )
+        rows = tf.cond(
+            one_hot,
+            lambda: gathered(labels, y_pred),
+            lambda: tf.reduce_sum(y * terms(y_pred), axis=-1),
+        )
+        return _with_target_slope(rows, y, y_pred, one_hot, lambda y, y_pred: terms(y_pred))
+
+    def log_cosh(self, d: Any) -> Any:
+        value = super().log_cosh
+
+        @tf.custom_gradient
+        def log_cosh(d: Any) -> Any:  # derivative tanh(d): one kernel in the backward pass
+            return value(d), lambda upstream: upstream * tf.math.tanh(d)
+
+        return log_cosh(d)
 
     def erf(self, x: Any) -> Any:
         return tf.math.erf(x)

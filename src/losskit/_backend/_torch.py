@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import types
 from typing import Any
 
@@ -113,6 +114,99 @@ class _BinaryCrossentropyLogits(torch.autograd.Function):
         return None, slope.mul_(grad), None
 
 
+_REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # torch._Reduction's codes
+
+
+class _MultiMargin(torch.autograd.Function):
+    """Weston–Watkins ``Σ_{j≠y} max(0, m - s_y + s_j)^p`` over the last axis of 2-d scores, from
+    torch's fused ``multi_margin_loss`` kernels (which divide by the class count K: undone here).
+
+    The first-order backward is torch's fused kernel. Its own derivative is not implemented in
+    torch, so a backward that must itself be differentiable (``create_graph=True``) is written
+    with differentiable ops instead (same value, strict kink ``z > 0``).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, scores: Any, labels: Any, margin: float, p: int, reduction: str) -> Any:
+        ctx.save_for_backward(scores, labels)
+        ctx.margin, ctx.p, ctx.reduction = margin, p, reduction
+        loss = F.multi_margin_loss(scores, labels, p=p, margin=margin, reduction=reduction)
+        return loss.mul_(scores.shape[-1])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        scores, labels = ctx.saved_tensors
+        k = scores.shape[-1]
+        if not torch.is_grad_enabled():
+            slope = torch.ops.aten.multi_margin_loss_backward(
+                grad * k, scores, labels, ctx.p, ctx.margin, None, _REDUCTION_ENUM[ctx.reduction]
+            )
+            return slope, None, None, None, None
+        index = labels[:, None]
+        z = ctx.margin - torch.gather(scores, 1, index) + scores
+        active = (z > 0).scatter(1, index, False)
+        terms = active.to(scores.dtype) if ctx.p == 1 else torch.where(active, 2.0 * z, 0.0)
+        slope = terms.scatter(1, index, -terms.sum(1, keepdim=True))
+        if ctx.reduction == "none":
+            return slope * grad[:, None], None, None, None, None
+        if ctx.reduction == "mean":
+            grad = grad / scores.shape[0]
+        return slope * grad, None, None, None, None
+
+
+class _CTC(torch.autograd.Function):
+    """``-log p(labels | log_probs)`` per sequence from torch's fused CTC kernels, on batch-major
+    ``(B, T, K)`` log-probabilities: +inf where no alignment exists, with a zero gradient there.
+
+    torch's backward kernel returns the gradient with respect to the logits under the
+    ``log_softmax`` (``p - γ``), which the ``log_softmax`` backward leaves unchanged since its
+    rows sum to 0. Its own derivative is not implemented in torch, so a backward that must itself
+    be differentiable (``create_graph=True``) differentiates ``differentiable`` (the generic
+    recursion) instead.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        log_probs: Any,
+        labels: Any,
+        logit_lengths: Any,
+        label_lengths: Any,
+        blank: int,
+        differentiable: Any,
+    ) -> Any:
+        nll, log_alpha = torch._ctc_loss(
+            log_probs.transpose(0, 1), labels, logit_lengths, label_lengths, blank, False
+        )
+        ctx.save_for_backward(log_probs, labels, logit_lengths, label_lengths, nll, log_alpha)
+        ctx.blank, ctx.differentiable = blank, differentiable
+        return nll
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        log_probs, labels, logit_lengths, label_lengths, nll, log_alpha = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: differentiate the generic recursion
+            (slope,) = torch.autograd.grad(
+                ctx.differentiable(log_probs), log_probs, grad, create_graph=True
+            )
+        else:
+            slope = torch.ops.aten._ctc_loss_backward.Tensor(
+                grad,
+                log_probs.transpose(0, 1),
+                labels,
+                logit_lengths,
+                label_lengths,
+                nll,
+                log_alpha,
+                ctx.blank,
+                True,  # zero_infinity: a zero gradient where nll is +inf
+            ).transpose(0, 1)
+            # the kernel's exp(log γ - log p) is NaN where log p = -inf (a masked class); the
+            # gradient there is p - γ = 0
+            slope = torch.where(log_probs == -math.inf, 0.0, slope)
+        return slope, None, None, None, None, None
+
+
 class TorchBackend(ArrayAPIBackend):
     name = "torch"
 
@@ -123,13 +217,18 @@ class TorchBackend(ArrayAPIBackend):
         return isinstance(x, torch.Tensor)
 
     def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
+        if x is like:
+            return x
         if isinstance(x, torch.Tensor):
-            if x.device != like.device and x.ndim > 0:
+            device = like.device
+            if x.device == device:
+                return x
+            if x.ndim > 0:
                 raise ValueError(
-                    f"{name} is on device {x.device} but y_pred is on {like.device}; move it to "
+                    f"{name} is on device {x.device} but y_pred is on {device}; move it to "
                     "y_pred's device (losskit does not copy tensors between devices)"
                 )
-            return x.to(like.device)
+            return x.to(device)
         array = _to_numpy(x)
         if not array.flags.writeable:  # e.g. a JAX array's host view: torch wants its own copy
             array = array.copy()
@@ -180,6 +279,30 @@ class TorchBackend(ArrayAPIBackend):
     def sigmoid(self, x: Any) -> Any:
         return torch.sigmoid(x)
 
+    def xlogy(self, x: Any, y: Any) -> Any:
+        # torch.xlogy's derivative in y is 0/0 = NaN at x = y = 0: only without gradients
+        if x.requires_grad or y.requires_grad or self._traced(x, y):
+            return super().xlogy(x, y)
+        return torch.xlogy(x, y)
+
+    def times_log(self, y: Any, log_p: Any) -> Any:
+        # Where log p is finite, 0 · log p is already 0: no guard. Checking costs one reduction
+        # (a sum is finite only if every term is), and a host read that would synchronise a
+        # device: on the CPU only.
+        plain = log_p.device.type == "cpu" and log_p.numel() > 0 and not y.requires_grad
+        if plain and not self._traced(y, log_p) and bool(torch.isfinite(torch.sum(log_p))):
+            return y * log_p
+        return y * torch.where(y == 0, 0.0, log_p)
+
+    def sum_times_log(self, y: Any, log_p: Any, axis: int = -1) -> Any:
+        # Unguarded first: finite sums mean every product was finite, so no 0 · (-inf) needed
+        # the guard, and the check reads N sums instead of N×C logs (on the CPU, as above).
+        if log_p.device.type == "cpu" and not y.requires_grad and not self._traced(y, log_p):
+            rows = torch.sum(y * log_p, dim=axis)
+            if bool(torch.isfinite(rows).all()):
+                return rows
+        return torch.sum(y * torch.where(y == 0, 0.0, log_p), dim=axis)
+
     def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
         hot = F.one_hot(labels.long(), num_classes)
         return hot.to(dtype if dtype is not None else torch.float32)
@@ -204,6 +327,16 @@ class TorchBackend(ArrayAPIBackend):
             return super().squared_error(y, p, reduction)
         return F.mse_loss(p, y, reduction=reduction)  # fused forward and backward kernels
 
+    def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
+        if y.shape != p.shape or p.numel() == 0:
+            return super().huber_error(y, p, delta, reduction)
+        return F.huber_loss(p, y, reduction=reduction, delta=delta)  # fused kernels
+
+    def smooth_l1_error(self, y: Any, p: Any, beta: float, reduction: str = "none") -> Any:
+        if y.shape != p.shape or p.numel() == 0:
+            return super().smooth_l1_error(y, p, beta, reduction)
+        return F.smooth_l1_loss(p, y, reduction=reduction, beta=beta)  # fused kernels
+
     def _host_min_max(self, x: Any) -> tuple[float, float]:
         low, high = torch.aminmax(x)
         return tuple(torch.stack([low, high]).tolist())  # one host transfer
@@ -226,6 +359,10 @@ class TorchBackend(ArrayAPIBackend):
 
     def erf(self, x: Any) -> Any:
         return torch.special.erf(x)
+
+    def euclidean_norm(self, x: Any) -> Any:
+        """``‖x‖₂`` over the last axis in one kernel (its gradient is 0 at a zero vector)."""
+        return torch.linalg.vector_norm(x, dim=-1)
 
     # fused paths (see _torch_fused): None where one does not apply, and the caller then takes
     # the generic formulas, which are also what gets traced (torch.compile, functorch)
@@ -262,6 +399,37 @@ class TorchBackend(ArrayAPIBackend):
         if self._traced(errors, fg, valid, prediction):
             return None
         return _torch_fused.lovasz_rows(errors, fg, valid, prediction)
+
+    def multiclass_hinge(
+        self, scores: Any, labels: Any, margin: float, p: int, reduction: str
+    ) -> Any | None:
+        """Weston–Watkins over the last axis from torch's fused kernels; None where it does not
+        apply (traced, empty)."""
+        if self._traced(scores, labels) or scores.numel() == 0:
+            return None
+        flat = scores.reshape(-1, scores.shape[-1]) if scores.ndim != 2 else scores
+        loss = _MultiMargin.apply(flat, labels.reshape(-1).long(), margin, p, reduction)
+        return loss if reduction != "none" else loss.reshape(labels.shape)
+
+    def ctc_nll(
+        self,
+        labels: Any,
+        log_probs: Any,
+        blank: int,
+        logit_lengths: Any,
+        label_lengths: Any,
+        differentiable: Any,
+    ) -> Any | None:
+        """CTC negative log-likelihoods from torch's fused kernels (``labels`` valid indices,
+        blank past their lengths; lengths within bounds); None where they do not apply (traced,
+        empty). ``differentiable(log_probs)`` is the generic recursion, for double backward."""
+        if self._traced(labels, log_probs, logit_lengths, label_lengths):
+            return None
+        if log_probs.numel() == 0 or labels.shape[1] == 0:
+            return None
+        if log_probs.is_cuda and torch.are_deterministic_algorithms_enabled():
+            return None  # torch's CUDA backward kernel is not deterministic
+        return _CTC.apply(log_probs, labels, logit_lengths, label_lengths, blank, differentiable)
 
     def binary_focal_logits(
         self, y: Any, z: Any, gamma: float, alpha: Any, reduction: str

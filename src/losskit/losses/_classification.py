@@ -6,9 +6,9 @@ from typing import Any
 
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
-from .._reduce import check_reduction, reduce_loss
+from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import enter_pair, finish, full_target, times_log
+from ._common import enter_pair, finish, full_target
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
@@ -20,8 +20,11 @@ def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any
         if bounds is not None and (bounds[0] < -1 or bounds[1] > 1):
             found = f"[{bounds[0]:g}, {bounds[1]:g}]"
             raise ValueError(f"y_true must hold labels -1/1 (or 0/1); got values in {found}")
-    zero_one = xp.all((y_true == 0) | (y_true == 1))
-    return xp.where(zero_one, 2.0 * y_true - 1.0, y_true)
+        if bounds is not None and bounds[0] < 0:  # not 0/1 labels: nothing to map
+            return y_true
+    # y·(1 + z) - z with z = 1 for 0/1 labels, else 0: the choice folded into one expression
+    zero_one = xp.astype(xp.all((y_true == 0) | (y_true == 1)), y_true.dtype)
+    return y_true * (1.0 + zero_one) - zero_one
 
 
 def _relu(xp: Any, x: Any) -> Any:
@@ -184,10 +187,14 @@ def kl_divergence(
     log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     if log_target:
         p = xp.exp(y_true)
-        terms = p * (y_true - log_q)
+        loss = xp.sum(p * (y_true - log_q), axis=axis)
     else:
-        terms = backend.xlogy(y_true, y_true) - times_log(backend, y_true, log_q)
-    loss = xp.sum(terms, axis=axis)
+        # y (log y - log q) as one guarded product (0 where y = 0, also against a -inf log q)
+        safe = xp.where(y_true == 0, xp.ones_like(y_true), y_true)
+        loss = backend.sum_times_log(y_true, xp.log(safe) - log_q, axis=axis)
+    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    if fused != "none":  # a plain mean or sum of the rows, without the general contract
+        return backend.reduce_all(loss, fused)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -351,7 +358,7 @@ def _focal_terms(
     """``-Σ_k α_k (1 - p_k)^γ y_k log p_k`` over the last axis."""
     xp = backend.xp
     log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
-    terms = _modulate(xp, -xp.expm1(log_p), gamma) * times_log(backend, y, log_p)
+    terms = _modulate(xp, -xp.expm1(log_p), gamma) * backend.times_log(y, log_p)
     if alpha is not None:
         terms = alpha * terms
     return -xp.sum(terms, axis=-1)
@@ -507,7 +514,7 @@ def poly_loss(
     y_true = full_target(backend, y_true, y_pred)
     log_p = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     p = xp.exp(log_p) if from_logits else y_pred
-    ce = -xp.sum(times_log(backend, y_true, log_p), axis=axis)
+    ce = -backend.sum_times_log(y_true, log_p, axis=axis)
     loss = ce + epsilon * (1.0 - xp.sum(y_true * p, axis=axis))
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -556,6 +563,6 @@ def js_divergence(
     q = backend.softmax(y_pred, axis=axis) if from_logits else y_pred
     log_m = backend.clamped_log(0.5 * (y_true + q))
     half_kl = backend.xlogy(y_true, y_true) + backend.xlogy(q, q)
-    cross = times_log(backend, y_true, log_m) + times_log(backend, q, log_m)
+    cross = backend.times_log(y_true, log_m) + backend.times_log(q, log_m)
     loss = 0.5 * xp.sum(half_kl - cross, axis=axis)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)

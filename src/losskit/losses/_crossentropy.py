@@ -7,13 +7,14 @@ slope, so values and gradients are finite at p = 0 and p = 1.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import finish, full_target, times_log
+from ._common import finish, full_target
 
 _REFERENCE_BCE = (
     "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.2; torch.nn.BCEWithLogitsLoss"
@@ -165,8 +166,18 @@ def categorical_crossentropy(
         weight = xp.sum(y_true * class_weight, axis=-1)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
-    log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
-    loss = -xp.sum(times_log(backend, y_true, log_p), axis=-1)
+    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask, weight)
+    kernel = getattr(backend, "softmax_crossentropy", None) if from_logits else None
+    if kernel is not None:  # TensorFlow's fused kernel (where it applies): Σ y·log p too
+        loss = kernel(y_true, y_pred)
+    else:
+        log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
+        loss = backend.sum_times_log(y_true, log_p, axis=-1)
+    if fused != "none":  # a plain mean or sum of the rows (negated once, exactly)
+        total = -xp.sum(loss)
+        rows = math.prod(backend.shape(loss))
+        return total / rows if fused == "mean" and rows else total
+    loss = -loss
     return reduce_loss(
         backend,
         loss,

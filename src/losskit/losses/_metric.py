@@ -217,12 +217,13 @@ def _unit(xp: Any, x: Any) -> Any:
 def _p_norm(xp: Any, d: Any, p: float, offset: float = 0.0) -> Any:
     """``(Σ|d|^p + offset)^(1/p)`` over the last axis (``max|d|`` for p = ∞), with finite
     gradients where ``d`` or the sum is 0 (|d| written ``sign(d)·d``)."""
+    if p == 2.0:
+        total = xp.sum(d * d, axis=-1)
+        return _sqrt0(xp, total + offset if offset else total)
     magnitude = xp.sign(d) * d
     if math.isinf(p):
         return xp.max(magnitude, axis=-1)
-    if p == 2.0:
-        total = xp.sum(d * d, axis=-1)
-    elif p == 1.0:
+    if p == 1.0:
         total = xp.sum(magnitude, axis=-1)
     else:
         nonzero = magnitude > 0
@@ -233,8 +234,6 @@ def _p_norm(xp: Any, d: Any, p: float, offset: float = 0.0) -> Any:
         total = total + offset
     if p == 1.0:
         return total
-    if p == 2.0:
-        return _sqrt0(xp, total)
     positive = total > 0
     safe_total = xp.where(positive, total, xp.ones_like(total))
     return xp.where(positive, xp.pow(safe_total, 1.0 / p), xp.zeros_like(total))
@@ -374,9 +373,11 @@ def contrastive(
     ``AvgNonZeroReducer`` returns (mean of the non-zero positive-pair losses) + (mean of the
     non-zero negative-pair losses), and ``MeanReducer`` the sum of the two plain means — with
     ``reduction="sum"`` that is ``sample_weight = pos/n_pos + neg/n_neg``. ``normalize=False``
-    matches ``ContrastiveLoss(distance=LpDistance(normalize_embeddings=False))``. Memory is
-    ``O(N²·D)``: the pairwise differences are formed exactly (no ``‖a‖² + ‖b‖² - 2ab``
-    cancellation).
+    matches ``ContrastiveLoss(distance=LpDistance(normalize_embeddings=False))``. Distances come
+    from the Gram matrix, ``d² = ‖u_i‖² + ‖u_j‖² - 2 u_i·u_j`` (``O(N²)`` memory, as pml), with
+    the norms read off its diagonal so that identical rows are exactly 0 apart; ``d²`` is clamped
+    at 0 and the gradient at ``d = 0`` is 0. Like every Gram form it cancels for close points:
+    ``d`` is accurate to about ``√(ε·‖u‖²)`` there (``ε`` the float's epsilon).
 
     >>> import numpy as np, losskit as lk
     >>> x = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 2.0]])
@@ -391,8 +392,12 @@ def contrastive(
     backend, x, labels, rows = _enter_batch(embeddings, labels, mask, reduction, normalizer)
     xp = backend.xp
     u = _unit(xp, x) if normalize else x
-    diff = xp.expand_dims(u, axis=1) - xp.expand_dims(u, axis=0)
-    d = _sqrt0(xp, xp.sum(diff * diff, axis=-1))
+    gram = _gram(xp, u, u)
+    off = _off_diagonal(backend, labels)
+    zero = xp.zeros_like(gram)
+    norms = xp.sum(xp.where(off, zero, gram), axis=1)  # the diagonal: the products of gram
+    d2 = xp.expand_dims(norms, axis=1) + xp.expand_dims(norms, axis=0) - 2.0 * gram
+    d = _sqrt0(xp, xp.where(off & (d2 > 0), d2, zero))
     positive, _, pair = _pair_masks(backend, labels, rows)
     pull, push = _relu(xp, d - pos_margin), _relu(xp, neg_margin - d)
     if squared:
@@ -483,10 +488,11 @@ def triplet_margin(
     )
     _vectors(backend, {"anchor": a, "positive": pos, "negative": neg})
     xp = backend.xp
+    fused = getattr(backend, "euclidean_norm", None) if p == 2.0 else None  # torch: one kernel
 
     def distance(x: Any, y: Any) -> Any:
         if eps_mode == "difference":
-            return _p_norm(xp, x - y + eps, p)
+            return _p_norm(xp, x - y + eps, p) if fused is None else fused(x - y + eps)
         return _p_norm(xp, x - y, p, offset=eps)
 
     d_pos, d_neg = distance(a, pos), distance(a, neg)

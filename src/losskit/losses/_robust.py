@@ -16,7 +16,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, reduce_loss
 from .._registry import register
-from ._common import enter_pair, finish, full_target, times_log
+from ._common import enter_pair, finish, full_target
 
 _INF = float("inf")
 
@@ -274,9 +274,25 @@ def generalized_crossentropy(
         reduction=reduction,
         normalizer=normalizer,
     )
-    xp = m.backend.xp
-    log_p = _log_probabilities(m, from_logits)
-    loss = xp.sum(m.y * (-xp.expm1(q * log_p) / q), axis=-1)
+    backend, xp = m.backend, m.backend.xp
+
+    def terms(y_pred: Any) -> Any:  # the loss of each class, weighted by the targets
+        log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
+        return -xp.expm1(q * log_p) / q
+
+    def gathered(labels: Any, y_pred: Any) -> Any:  # the same for one-hot targets, from p_y alone
+        picked = backend.take_along_axis(y_pred, xp.expand_dims(labels, axis=-1))[..., 0]
+        if from_logits:
+            log_p = picked - backend.logsumexp(y_pred, axis=-1)
+        else:
+            log_p = backend.clamped_log(picked)
+        return -xp.expm1(q * log_p) / q
+
+    fast = getattr(backend, "target_weighted_sum", None)  # TensorFlow: traced graphs can't look
+    if fast is None:
+        loss = xp.sum(m.y * terms(m.y_pred), axis=-1)
+    else:
+        loss = fast(m.y, m.y_pred, terms, gathered)
     return _finish_multiclass(m, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -352,7 +368,7 @@ def symmetric_crossentropy(
     )
     xp = m.backend.xp
     log_p = _log_probabilities(m, from_logits)
-    ce = -xp.sum(times_log(m.backend, m.y, log_p), axis=-1)
+    ce = -xp.sum(m.backend.times_log(m.y, log_p), axis=-1)
     p = xp.exp(log_p) if from_logits else m.y_pred
     positive = m.y > 0
     log_y = xp.log(xp.where(positive, m.y, xp.ones_like(m.y)))
@@ -423,7 +439,7 @@ def normalized_crossentropy(
     )
     xp = m.backend.xp
     log_p = _log_probabilities(m, from_logits)
-    numerator = -xp.sum(times_log(m.backend, m.y, log_p), axis=-1)
+    numerator = -xp.sum(m.backend.times_log(m.y, log_p), axis=-1)
     denominator = -xp.sum(log_p, axis=-1)
     loss = _safe_ratio(xp, numerator, denominator)
     return _finish_multiclass(m, loss, sample_weight, mask, reduction, normalizer)
@@ -663,7 +679,7 @@ def bi_tempered_logistic(
         log_p = _tempered_log_softmax(backend, m.y_pred, t2, num_iters)
     if t1 == 1.0:
         # Σ y log y - Σ y log p - Σ y + Σ p, with Σ p = 1 by construction
-        loss = xp.sum(backend.xlogy(y, y) - times_log(backend, y, log_p) - y, axis=-1) + 1.0
+        loss = xp.sum(backend.xlogy(y, y) - backend.times_log(y, log_p) - y, axis=-1) + 1.0
     else:
         v = 1.0 - t1
         positive = y > 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
-from .._reduce import check_reduction, reduce_loss
+from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
 from ._common import finish
 
@@ -156,22 +156,27 @@ def multiclass_hinge(
     labels, valid = _sparse_entry(backend, y_true, y_pred, axis, ignore_index, checking)
     xp = backend.xp
     scores = backend.moveaxis(y_pred, axis, -1)
-    true_class = backend.one_hot(labels, num_classes, dtype=scores.dtype) > 0
-    true_score = _picked(backend, scores, labels)
-    if variant == "weston_watkins":
-        violation = _relu(xp, margin - true_score + scores)
-        terms = violation if p == 1 else violation * violation
-        loss = xp.sum(xp.where(true_class, xp.zeros_like(terms), terms), axis=-1)
-    else:
-        lowest = xp.full_like(scores, -math.inf)
-        best_other = xp.max(xp.where(true_class, lowest, scores), axis=-1, keepdims=True)
-        violation = _relu(xp, margin - true_score + best_other)[..., 0]
-        loss = violation if p == 1 else violation * violation
+    loss = None
+    fused = getattr(backend, "multiclass_hinge", None) if variant == "weston_watkins" else None
+    if fused is not None:
+        # torch's fused kernels; they also reduce when nothing weighs or excludes entries
+        inner = fused_reduction(
+            backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, ignore_index
+        )
+        loss = fused(scores, labels, margin, p, inner)
+        if loss is not None and inner != "none":
+            return loss
+    true_class = None
+    if loss is None:
+        true_class = backend.one_hot(labels, num_classes, dtype=scores.dtype) > 0
+        loss = _hinge_terms(backend, scores, labels, true_class, margin, p, variant)
     weight = None
     if class_weight is not None:
         class_weight = _inputs.parameter_vector(
             backend, class_weight, y_pred, "class_weight", num_classes, checking
         )
+        if true_class is None:
+            true_class = backend.one_hot(labels, num_classes, dtype=scores.dtype) > 0
         weight = xp.sum(xp.where(true_class, class_weight, xp.zeros_like(scores)), axis=-1)
     return reduce_loss(
         backend,
@@ -183,6 +188,28 @@ def multiclass_hinge(
         weight=weight,
         valid=valid,
     )
+
+
+def _hinge_terms(
+    backend: ArrayAPIBackend,
+    scores: Any,
+    labels: Any,
+    true_class: Any,
+    margin: float,
+    p: int,
+    variant: str,
+) -> Any:
+    """The unreduced multiclass hinge over the last axis of ``scores``."""
+    xp = backend.xp
+    true_score = _picked(backend, scores, labels)
+    if variant == "weston_watkins":
+        violation = _relu(xp, margin - true_score + scores)
+        terms = violation if p == 1 else violation * violation
+        return xp.sum(xp.where(true_class, xp.zeros_like(terms), terms), axis=-1)
+    lowest = xp.full_like(scores, -math.inf)
+    best_other = xp.max(xp.where(true_class, lowest, scores), axis=-1, keepdims=True)
+    violation = _relu(xp, margin - true_score + best_other)[..., 0]
+    return violation if p == 1 else violation * violation
 
 
 # ---------------------------------------------------------------------- sparsemax
@@ -497,9 +524,17 @@ def ctc(
     logit_lengths = xp.clip(logit_lengths, 0, frames)
     blanks = xp.full_like(labels, blank)
     labels = xp.where(in_label, xp.clip(labels, 0, num_classes - 1), blanks)
-    nll = _ctc_forward(
-        backend, labels, backend.log_softmax(logits, axis=-1), blank, logit_lengths, label_lengths
-    )
+    log_probs = backend.log_softmax(logits, axis=-1)
+
+    def recursion(log_probs: Any) -> Any:
+        return _ctc_forward(backend, labels, log_probs, blank, logit_lengths, label_lengths)
+
+    fused = getattr(backend, "ctc_nll", None)  # torch's fused kernels
+    nll = None
+    if fused is not None:
+        nll = fused(labels, log_probs, blank, logit_lengths, label_lengths, recursion)
+    if nll is None:
+        nll = recursion(log_probs)
     if zero_infinity:
         nll = xp.where(xp.isinf(nll), xp.zeros_like(nll), nll)
     if normalize == "target_length":
