@@ -2,7 +2,7 @@
 
 Forward + backward on multiclass logits in NCHW layout (``axis=1``) with integer labels,
 16×4×128×128 by default. Each anchor is imported lazily and skipped when it is not installed
-(smp needs torchvision: run ``/work/venv-vision/bin/python -m benchmarks --only segmentation``
+(smp needs torchvision: run ``.venv-vision/bin/python -m benchmarks --only segmentation``
 for it). losskit is called with the options that reproduce each anchor, and the two values are
 checked to agree before timing. The target is ``ratio = losskit / fastest anchor <= 0.8``.
 """

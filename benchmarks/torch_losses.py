@@ -4,7 +4,7 @@ Two suites: large inputs (where kernels dominate) and N=32 inputs (where the per
 overhead dominates), each with losskit's value checks off and on. Every losskit call uses the
 options that make it compute the anchor's loss (see each loss's docstring); the two values are
 checked to agree before timing. timm's ``AsymmetricLossMultiLabel`` is added when timm imports
-(it is installed in ``/work/venv-vision`` only).
+(it is installed in ``.venv-vision`` only).
 """
 
 from __future__ import annotations

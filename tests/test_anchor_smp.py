@@ -1,7 +1,7 @@
 """Parity with segmentation-models-pytorch's losses (values and autograd gradients).
 
 smp needs torchvision, so this file runs in the vision environment:
-``/work/venv-vision/bin/python -m pytest -q tests/test_anchor_smp.py``.
+``.venv-vision/bin/python -m pytest -q tests/test_anchor_smp.py``.
 
 Which losskit options reproduce smp: batch statistics (``per_image=False``), classes with an
 empty target zeroed but counted (``empty="zero"``), smp's ``smooth`` doubled for Dice (smp smooths

@@ -1,6 +1,6 @@
 """Parity with ``timm.loss.AsymmetricLossMultiLabel`` (values and autograd gradients).
 
-Runs in the vision environment (``/work/venv-vision``: torch, timm). timm computes in float32
+Runs in the vision environment (``.venv-vision``: torch, timm). timm computes in float32
 whatever the input dtype and clamps each probability at ``eps=1e-8`` before the log; on logits
 where the clamp does not bite (|z| < 18) and hard 0/1 targets the two agree to float32 accuracy.
 The documented differences (the clamp, soft targets) are checked explicitly.
