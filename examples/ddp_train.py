@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import os
 
 import torch
@@ -174,6 +175,10 @@ def main() -> None:
             print(f"step {step:2d}: loss {value:.4f}")
     if world > 1:
         dist.barrier()
+        # DDP's reducer keeps gloo work objects alive: free them while the group still exists
+        # (left to interpreter shutdown, gloo's threads can abort the process)
+        del net, optimizer
+        gc.collect()
         dist.destroy_process_group()
 
 

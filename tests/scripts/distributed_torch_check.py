@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import socket
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
+import gloo_group  # tests/scripts: the spawned gloo group
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 import losskit as lk
@@ -367,44 +364,9 @@ def check_ddp_contrastive(rank: int, world: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------- driver
-def worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        done = []
-        for check in (check_normalizer, check_all_gather, check_contrastive, check_ddp_contrastive):
-            done += check(rank, world)
-        if rank == 0:
-            with open(out, "w", encoding="utf-8") as f:
-                f.write("\n".join(done))
-        dist.barrier()
-    except Exception:
-        traceback.print_exc()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)  # the other ranks would wait on a collective forever: end the group now
-    dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def main() -> int:
-    import tempfile
-
-    world = int(sys.argv[1])
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "done.txt")
-        mp.spawn(worker, args=(world, free_port(), out), nprocs=world, join=True)
-        with open(out, encoding="utf-8") as f:
-            print(f.read())
-    print(f"world {world}: all ok")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(
+        gloo_group.run(
+            [check_normalizer, check_all_gather, check_contrastive, check_ddp_contrastive]
+        )
+    )
