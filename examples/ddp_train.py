@@ -140,14 +140,8 @@ def full_batch_gradient(model: nn.Module, data: dict[str, torch.Tensor]) -> list
     return [p.grad.clone() for p in model.parameters()]
 
 
-def main() -> None:
-    torch.set_num_threads(1)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        dist.init_process_group("gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    if GLOBAL_MICRO % world:
-        raise SystemExit(f"GLOBAL_MICRO={GLOBAL_MICRO} must be a multiple of the world size")
+def train(rank: int, world: int) -> None:
+    """The training loop; checks the first step's gradient against one process."""
     torch.manual_seed(0)
     model = Tagger()
     reference = copy.deepcopy(model)
@@ -173,12 +167,23 @@ def main() -> None:
         optimizer.step()
         if rank == 0:
             print(f"step {step:2d}: loss {value:.4f}")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
-        dist.barrier()
-        # DDP's reducer keeps gloo work objects alive: free them while the group still exists
-        # (left to interpreter shutdown, gloo's threads can abort the process)
-        del net, optimizer
+        dist.init_process_group("gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    if GLOBAL_MICRO % world:
+        raise SystemExit(f"GLOBAL_MICRO={GLOBAL_MICRO} must be a multiple of the world size")
+    train(rank, world)
+    if world > 1:
+        # The model, DDP's reducer (held by hooks on the parameters) and its gloo work objects
+        # are gone with train()'s frame: collect them while the group still exists. Left to
+        # interpreter shutdown, gloo's threads can abort the process after the run.
         gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 
