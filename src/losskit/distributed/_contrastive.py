@@ -31,13 +31,12 @@ from .._reduce import _safe_divide, check_reduction, reduce_loss
 from ..losses._metric import (
     _batch,
     _enter,
-    _gram,
-    _nce_terms,
     _positive,
     _row_mask,
     _scalar_parameter,
     _sigmoid_rows,
     _unit,
+    global_nce_losses,
 )
 from . import _torch_collectives as collectives
 
@@ -121,26 +120,10 @@ def info_nce(
     everything = collectives.gather(packed, group, listed)
     all_a, all_b = everything[:, :features], everything[:, features : 2 * features]
     all_rows = everything[:, 2 * features] > 0.5
-    scale = 1.0 / temperature
-    positive = xp.expand_dims(xp.sum(a * b, axis=-1) * scale, axis=1)
-    anchors = torch.arange(n, device=a.device) + offset
-    columns = torch.arange(everything.shape[0], device=a.device)
-    keep = (anchors[:, None] != columns[None, :]) & all_rows[None, :]
-
-    def terms(anchor: Any, other_view: Any, same_view: Any) -> Any:
-        scores, kept = _gram(xp, anchor, other_view) * scale, keep
-        if negatives == "all":
-            scores = xp.concat([scores, _gram(xp, anchor, same_view) * scale], axis=1)
-            kept = xp.concat([keep, keep], axis=1)
-        return _nce_terms(backend, scores, positive, kept, None, scale, "cross_view")
-
-    losses = [terms(a, all_b, all_a)]
-    if symmetric:
-        losses.append(terms(b, all_a, all_b))
-        loss = xp.concat(losses, axis=1)
-        valid = None if rows is None else xp.expand_dims(rows, axis=1) & (xp.ones_like(loss) > 0)
-    else:
-        loss, valid = losses[0][:, 0], rows
+    indices = (torch.arange(n, device=a.device) + offset, torch.arange(len(all_a), device=a.device))
+    loss, valid = global_nce_losses(
+        backend, (a, b), (all_a, all_b, all_rows), indices, rows, temperature, negatives, symmetric
+    )
     return _share(
         backend, loss, valid, sample_weight, reduction, normalizer, group, world, average_gradients
     )

@@ -36,7 +36,14 @@ from .. import _validate
 from .._object import Loss
 from .._reduce import _safe_divide, recording_denominators, reduce_loss
 from .._registry import info, name_of
-from ..losses._metric import _batch, _enter, _gram, _nce_terms, _positive, _row_mask, _unit
+from ..losses._metric import (
+    _batch,
+    _enter,
+    _positive,
+    _row_mask,
+    _unit,
+    global_nce_losses,
+)
 from . import mean_denominator
 
 __all__ = ["global_mean", "info_nce", "psum_mean", "sum_and_count"]
@@ -237,28 +244,10 @@ def info_nce(
     all_a = jax.lax.all_gather(a, axis_name, tiled=True)
     all_b = jax.lax.all_gather(b, axis_name, tiled=True)
     all_rows = jax.lax.all_gather(keep_local, axis_name, tiled=True)
-    scale = 1.0 / temperature
-    positive = jnp.expand_dims(jnp.sum(a * b, axis=-1) * scale, axis=1)
-    anchors = offset + jnp.arange(n)
-    columns = jnp.arange(all_a.shape[0])
-    # a candidate is kept when it is not the anchor's own column (its positive in the other
-    # view, itself in its own view) and its pair is not masked
-    keep = (anchors[:, None] != columns[None, :]) & all_rows[None, :]
-
-    def anchor_losses(anchor: Any, other_view: Any, same_view: Any) -> Any:
-        scores, kept = _gram(xp, anchor, other_view) * scale, keep
-        if negatives == "all":
-            scores = jnp.concatenate([scores, _gram(xp, anchor, same_view) * scale], axis=1)
-            kept = jnp.concatenate([keep, keep], axis=1)
-        return _nce_terms(backend, scores, positive, kept, None, scale, "cross_view")
-
-    losses = [anchor_losses(a, all_b, all_a)]
-    if symmetric:
-        losses.append(anchor_losses(b, all_a, all_b))
-        loss = jnp.concatenate(losses, axis=1)
-        valid = None if rows is None else jnp.broadcast_to(rows[:, None], loss.shape)
-    else:
-        loss, valid = losses[0][:, 0], rows
+    indices = (offset + jnp.arange(n), jnp.arange(all_a.shape[0]))
+    loss, valid = global_nce_losses(
+        backend, (a, b), (all_a, all_b, all_rows), indices, rows, temperature, negatives, symmetric
+    )
     if reduction == "none":
         return reduce_loss(
             backend, loss, reduction="none", sample_weight=sample_weight, valid=valid

@@ -787,6 +787,48 @@ def _nce_terms(
     return xp.expand_dims(loss, axis=1)
 
 
+def global_nce_losses(
+    backend: ArrayAPIBackend,
+    views: tuple[Any, Any],
+    gathered: tuple[Any, Any, Any],
+    indices: tuple[Any, Any],
+    rows: Any,
+    temperature: float,
+    negatives: str,
+    symmetric: bool,
+) -> tuple[Any, Any]:
+    """InfoNCE of this shard's pairs ``views = (a, b)`` against every shard's candidates
+    ``gathered = (all_a, all_b, all_rows)`` (rows concatenated in shard order, ``all_rows`` the
+    pairs not masked); ``indices = (anchors, columns)`` are the global row indices of ``a``'s rows
+    and ``arange(len(all_a))``, on the arrays' device. Returns the
+    unreduced loss (``(n, 2)``, or ``(n,)`` with ``symmetric=False``) and its valid entries (None
+    when ``rows``, this shard's unmasked pairs, is None). The distributed forms of
+    :func:`info_nce` (torch process groups, JAX ``shard_map``) share it."""
+    xp = backend.xp
+    a, b = views
+    all_a, all_b, all_rows = gathered
+    scale = 1.0 / temperature
+    positive = xp.expand_dims(xp.sum(a * b, axis=-1) * scale, axis=1)
+    anchors, columns = indices
+    # a candidate is kept when it is not the anchor's own column (its positive in the other
+    # view, itself in its own view) and its pair is not masked
+    keep = (xp.expand_dims(anchors, axis=1) != columns[None, :]) & all_rows[None, :]
+
+    def anchor_losses(anchor: Any, other_view: Any, same_view: Any) -> Any:
+        scores, kept = _gram(xp, anchor, other_view) * scale, keep
+        if negatives == "all":
+            scores = xp.concat([scores, _gram(xp, anchor, same_view) * scale], axis=1)
+            kept = xp.concat([keep, keep], axis=1)
+        return _nce_terms(backend, scores, positive, kept, None, scale, "cross_view")
+
+    first = anchor_losses(a, all_b, all_a)
+    if not symmetric:
+        return first[:, 0], rows
+    loss = xp.concat([first, anchor_losses(b, all_a, all_b)], axis=1)
+    valid = None if rows is None else backend.broadcast_like(xp.expand_dims(rows, axis=1), loss)
+    return loss, valid
+
+
 @register(
     "sigmoid_contrastive",
     aliases=("siglip", "sigmoid_contrastive_loss"),
