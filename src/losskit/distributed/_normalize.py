@@ -18,7 +18,6 @@ from typing import Any
 from .._backend import backend_of
 from .._object import Loss
 from .._reduce import recording_denominators
-from .._registry import get
 
 
 def mean_denominator(loss: Any, /, *inputs: Any, **kwargs: Any) -> Any:
@@ -63,14 +62,7 @@ def mean_denominator(loss: Any, /, *inputs: Any, **kwargs: Any) -> Any:
                 f"normalizer; remove {name}="
             )
     label = _label(loss)
-    if isinstance(loss, Loss):
-        terms = loss.terms()
-        if len(terms) != 1 or terms[0][0] != 1.0:
-            raise ValueError(
-                f"loss is a sum of {len(terms)} terms ({label}) whose means each have their own "
-                f"denominator; call mean_denominator for each term of loss.terms()"
-            )
-    function = loss if isinstance(loss, Loss) else get(loss)
+    function = single_term(loss, "mean_denominator", "call it for each term of loss.terms()")
     with recording_denominators() as found, _no_grad():
         function(*inputs, reduction="mean", normalizer=1.0, **kwargs)
     if not found:
@@ -85,6 +77,21 @@ def mean_denominator(loss: Any, /, *inputs: Any, **kwargs: Any) -> Any:
         )
     denominator = found[0]
     return backend_of(denominator).stop_gradient(denominator)
+
+
+def single_term(loss: Any, function: str, alternative: str) -> Loss:
+    """``loss`` (a name, a loss function or an ``lk.Loss``) as one unweighted ``lk.Loss``; a
+    weighted sum is refused, since each of its terms has its own denominator (``alternative``
+    says what to do instead)."""
+    if not isinstance(loss, Loss):
+        return Loss(loss)
+    terms = loss.terms()
+    if len(terms) != 1 or terms[0][0] != 1.0:
+        raise ValueError(
+            f"{function}: loss {loss!r} is a weighted sum of {len(terms)} terms, each with its "
+            f"own denominator; {alternative}"
+        )
+    return loss
 
 
 def _label(loss: Any) -> str:

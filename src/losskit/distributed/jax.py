@@ -45,6 +45,7 @@ from ..losses._metric import (
     global_nce_losses,
 )
 from . import mean_denominator
+from ._normalize import single_term
 
 __all__ = ["global_mean", "info_nce", "psum_mean", "sum_and_count"]
 
@@ -112,7 +113,9 @@ def sum_and_count(loss: Any, /, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
     (2.772589, 2.0)
     """
     _check_call_arguments("sum_and_count", kwargs)
-    function = _single(loss, "sum_and_count")
+    function = single_term(
+        loss, "sum_and_count", "call it for each term of loss.terms(), or use global_mean"
+    )
     return function(*inputs, reduction="sum", **kwargs), mean_denominator(loss, *inputs, **kwargs)
 
 
@@ -277,19 +280,6 @@ def _check_call_arguments(function: str, kwargs: dict[str, Any]) -> None:
                 f"use jax.lax.psum(loss(..., reduction='sum'), axis_name), and divide that by "
                 f"a fixed normalizer if you have one)"
             )
-
-
-def _single(loss: Any, function: str) -> Any:
-    """The callable of a loss given as a name, a function or a one-term ``lk.Loss``."""
-    if isinstance(loss, Loss):
-        terms = loss.terms()
-        if len(terms) != 1 or terms[0][0] != 1.0:
-            raise ValueError(
-                f"{function}: loss {loss!r} is a weighted sum whose terms each have their own "
-                f"denominator; call it for each term of loss.terms(), or use global_mean"
-            )
-        return loss
-    return Loss(loss)
 
 
 def _check_decomposable(term: Loss, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

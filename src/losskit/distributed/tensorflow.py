@@ -30,6 +30,7 @@ import tensorflow as tf
 from .._object import Loss
 from .._registry import info, name_of
 from . import mean_denominator
+from ._normalize import single_term
 
 __all__ = ["all_reduce_count", "global_batch_mean", "replica_loss", "sum_and_count"]
 
@@ -62,7 +63,9 @@ def sum_and_count(loss: Any, /, *inputs: Any, **kwargs: Any) -> tuple[Any, Any]:
     (2.77259, 2.0)
     """
     _check_call_arguments("sum_and_count", kwargs)
-    function = _single(loss)
+    function = single_term(
+        loss, "sum_and_count", "call it for each term of loss.terms(), or use replica_loss"
+    )
     return function(*inputs, reduction="sum", **kwargs), mean_denominator(loss, *inputs, **kwargs)
 
 
@@ -193,18 +196,6 @@ def _check_call_arguments(function: str, kwargs: dict[str, Any]) -> None:
                 f"{name}= (for a global sum reduce loss(..., reduction='sum') with "
                 f"strategy.reduce(SUM, ...))"
             )
-
-
-def _single(loss: Any) -> Any:
-    if isinstance(loss, Loss):
-        terms = loss.terms()
-        if len(terms) != 1 or terms[0][0] != 1.0:
-            raise ValueError(
-                f"sum_and_count: loss {loss!r} is a weighted sum whose terms each have their "
-                f"own denominator; call it for each term of loss.terms(), or use replica_loss"
-            )
-        return loss
-    return Loss(loss)
 
 
 def _decomposable_losses(term: Loss, inputs: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
