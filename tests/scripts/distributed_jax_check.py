@@ -252,6 +252,42 @@ def global_means(mesh) -> None:
             (0, 1),
         )
     )
+    # 48 tokens per device, 8 per chunk: the weight and bias gradients are a scan's carry
+    long_tokens = r.integers(0, 11, (N, 24))
+    long_tokens[0:2, :20] = -100
+    chunked = {"chunk_size": 8, "label_smoothing": 0.1}
+    cases.append(
+        (
+            "linear_cross_entropy, chunked (replicated weight and bias)",
+            lambda h, w, b, t: lkj.global_mean(
+                lk.linear_cross_entropy, h, w, t, axis_name="data", bias=b, **chunked
+            ),
+            lambda h, w, b, t: lk.linear_cross_entropy(h, w, t, bias=b, **chunked),
+            [r.normal(size=(N, 24, 6)), r.normal(size=(11, 6)), r.normal(size=11), long_tokens],
+            [batch, rep, rep, batch],
+            (0, 1, 2),
+        )
+    )
+    token_weights = r.random((N, 24))
+
+    def unreduced_body(h, w, t, v):
+        losses = lk.linear_cross_entropy(h, w, t, reduction="none", chunk_size=8)
+        return jax.lax.psum(jnp.sum(jnp.where(t >= 0, v * losses, 0.0)), "data")
+
+    def unreduced_full(h, w, t, v):
+        losses = lk.linear_cross_entropy(h, w, t, reduction="none", chunk_size=8)
+        return jnp.sum(jnp.where(t >= 0, v * losses, 0.0))
+
+    cases.append(
+        (
+            "linear_cross_entropy, chunked, reduction='none' (replicated weight)",
+            unreduced_body,
+            unreduced_full,
+            [r.normal(size=(N, 24, 6)), r.normal(size=(11, 6)), long_tokens, token_weights],
+            [batch, rep, batch, batch],
+            (0, 1),
+        )
+    )
     both = 0.5 * lk.Loss("mse") + lk.Loss("huber", delta=0.5)
     cases.append(
         (

@@ -59,7 +59,8 @@ def token_losses(
     backend: ArrayAPIBackend, h: Any, w: Any, b: Any, labels: Any, valid: Any, plan: Plan
 ) -> Any:
     """Per-token losses ``(M,)``; the backward rule recomputes each chunk."""
-    return _token_losses(plan, h, w, b, labels, _all_valid(labels, valid))
+    h, w, b, labels, valid = _same_varying(h, w, b, labels, _all_valid(labels, valid))
+    return _token_losses(plan, h, w, b, labels, valid)
 
 
 def weighted_sum(
@@ -73,11 +74,49 @@ def weighted_sum(
     plan: Plan,
 ) -> Any:
     """``Σ coef·ℓ`` over the valid tokens; the gradients come from the forward pass."""
-    return _weighted_sum(plan, h, w, b, labels, _all_valid(labels, valid), coef)
+    arrays = _same_varying(h, w, b, labels, _all_valid(labels, valid), coef)
+    return _weighted_sum(plan, *arrays)
 
 
 def _all_valid(labels: Any, valid: Any) -> Any:
     return jnp.ones(labels.shape, dtype=bool) if valid is None else valid
+
+
+def _same_varying(*arrays: Any) -> tuple[Any, ...]:
+    """``arrays`` (None kept), each cast to vary over every ``shard_map`` mesh axis one of them
+    varies over.
+
+    Inside ``shard_map`` a replicated weight meets per-device tokens. Outside a ``custom_vjp``
+    JAX casts the weight to varying itself (and its transpose sums the weight's gradient over
+    the devices); inside one it cannot: the scan's zero accumulator for the weight gradient
+    would be replicated while the accumulated gradient varies, and the backward rule's weight
+    gradient would vary while its input does not. Casting on the way in gives the kernels
+    inputs of one kind, and JAX's transpose of the cast adds up the devices' gradients.
+    Outside ``shard_map`` (or on JAX versions without varying types) nothing changes.
+    """
+    axes = frozenset().union(*(_varying_axes(x) for x in arrays if x is not None))
+    return tuple(None if x is None else _cast_varying(x, axes - _varying_axes(x)) for x in arrays)
+
+
+def _varying_axes(x: Any) -> frozenset[Any]:
+    """The ``shard_map`` mesh axes ``x`` varies over: ``typeof(x).mat.varying``, or
+    ``typeof(x).vma`` on older JAX; empty where JAX has neither."""
+    typeof = getattr(jax, "typeof", None)
+    if typeof is None:
+        return frozenset()
+    aval = typeof(x)
+    mat = getattr(aval, "mat", None)
+    found = getattr(mat, "varying", None) if mat is not None else None
+    return frozenset(found if found is not None else getattr(aval, "vma", ()))
+
+
+def _cast_varying(x: Any, axes: frozenset[Any]) -> Any:
+    if not axes:
+        return x
+    names = tuple(sorted(axes, key=str))
+    if hasattr(jax.lax, "pcast"):
+        return jax.lax.pcast(x, names, to="varying")
+    return jax.lax.pvary(x, names)  # type: ignore[attr-defined,unused-ignore]  # older JAX
 
 
 # ---------------------------------------------------------------------- the scan
