@@ -111,10 +111,11 @@ def mp_clamped_log(p: Any) -> Any:
 
 
 def mp_log_softmax(z: list[Any]) -> list[Any]:
-    """``z_k - log Σ_j e^{z_j}`` in mpmath."""
+    """``(z_k - m) - log1p(Σ_{k≠k*} e^{z_k - m})`` in mpmath, ``m = z_{k*}`` the maximum."""
     top = max(z)
-    total = mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in z)) + top
-    return [v - total for v in z]
+    first = z.index(top)
+    rest = mpmath.log1p(mpmath.fsum(mpmath.exp(v - top) for k, v in enumerate(z) if k != first))
+    return [(v - top) - rest for v in z]
 
 
 # ---------------------------------------------------------------------- elementary functions
@@ -128,16 +129,24 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.exp(-softplus(-x))
 
 
-def log_softmax(z: np.ndarray) -> np.ndarray:
-    """``z_k - log Σ_j e^{z_j}`` over the last axis, shifted by the maximum."""
-    top = np.max(z, axis=-1, keepdims=True)
-    return z - top - np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True))
+def _shifted(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, log1p(Σ_{k≠k*} e^{z_k - m}))`` over the last axis, ``m = z_{k*}`` the maximum."""
+    top_index = np.argmax(z, axis=-1)[..., None]
+    top = np.take_along_axis(z, top_index, axis=-1)
+    others = np.where(np.arange(z.shape[-1]) == top_index, 0.0, np.exp(z - top))
+    return top, np.log1p(np.sum(others, axis=-1, keepdims=True))
 
 
 def logsumexp(z: np.ndarray) -> np.ndarray:
-    """``log Σ_k e^{z_k}`` over the last axis, shifted by the maximum."""
-    top = np.max(z, axis=-1)
-    return top + np.log(np.sum(np.exp(z - top[..., None]), axis=-1))
+    """``log Σ_k e^{z_k}`` over the last axis."""
+    top, rest = _shifted(z)
+    return (top + rest)[..., 0]
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """``(z_k - m) - log1p(Σ_{k≠k*} e^{z_k - m})``: relatively exact for the largest class too."""
+    top, rest = _shifted(z)
+    return (z - top) - rest
 
 
 def clamped_log(p: np.ndarray) -> np.ndarray:
@@ -992,6 +1001,8 @@ def crps_normal(y: Any, mu: Any, sigma: Any) -> Any:
 
     Gneiting, Raftery, Westveld & Goldman (2005), Calibrated Probabilistic Forecasting.
     """
+    if sigma <= 0:  # a point forecast (σ → 0): |y - μ|; no distribution for σ < 0
+        return abs(y - mu) if sigma == 0 else mpmath.nan
     z = (y - mu) / sigma
     return sigma * (z * (2 * mpmath.ncdf(z) - 1) + 2 * mpmath.npdf(z) - 1 / mpmath.sqrt(mpmath.pi))
 

@@ -119,6 +119,10 @@ def sparse_classes_first(inputs: Inputs) -> Inputs:
     return [inputs[0], np.moveaxis(inputs[1], -1, 0)]
 
 
+def labels_with_class_axis(inputs: Inputs) -> Inputs:
+    return [np.asarray(inputs[0])[:, None], inputs[1]]
+
+
 def log_targets(inputs: Inputs) -> Inputs:
     return [np.log(inputs[0]), inputs[1]]
 
@@ -252,6 +256,7 @@ VARIANTS: list[Variant] = [
         {"ignore_index": -1, "class_weight": _weights(C), "label_smoothing": 0.2},
         ignored_label,
     ),
+    ("sparse_categorical_crossentropy", "labels_keep_class_axis", {}, labels_with_class_axis),
     (
         "sparse_categorical_crossentropy",
         "logits_axis_0",
@@ -472,3 +477,22 @@ def _zero_label_still_decided_per_batch() -> bool:
 def test_a_zero_label_means_minus_one_when_mixed_with_minus_one(name):
     c = case(name)
     assert_reference_matches(name, mixed_labels(c.inputs), {})
+
+
+def test_the_gaussian_crps_of_a_point_forecast_is_the_absolute_error():
+    y, mu = np.array([0.3, -2.0]), np.array([1.0, 0.5])
+    got = REFERENCES["crps_gaussian"]([y, mu, np.zeros(2)], {})
+    np.testing.assert_allclose(got, np.abs(y - mu), rtol=1e-15)
+    tiny = REFERENCES["crps_gaussian"]([y, mu, np.full(2, 1e-9)], {})
+    np.testing.assert_allclose(tiny, np.abs(y - mu), rtol=1e-8)
+
+
+@pytest.mark.parametrize("gap", [1.0, 40.0, 300.0])
+def test_the_references_keep_the_relative_accuracy_of_a_confident_prediction(gap):
+    logits = np.array([[gap, 0.0, 0.0, 0.0]])
+    one_hot = np.array([[1.0, 0.0, 0.0, 0.0]])
+    nll = float(mpmath.log1p(3 * mpmath.exp(-gap)))
+    for name in ("categorical_crossentropy", "kl_divergence", "taylor_crossentropy"):
+        params = {"from_logits": True, **({"order": 60} if name == "taylor_crossentropy" else {})}
+        got = REFERENCES[name]([one_hot, logits], params)
+        np.testing.assert_allclose(got, [nll], rtol=1e-14, err_msg=name)
