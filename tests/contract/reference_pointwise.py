@@ -757,20 +757,31 @@ def log_t(x: Any, t: Any) -> Any:
     return (x ** (1 - t) - 1) / (1 - t)
 
 
+def bisect(decreasing: Callable[[Any], Any], low: Any, high: Any) -> Any:
+    """The root of a decreasing function bracketed by ``[low, high]``, to 40 digits."""
+    for _ in range(4 * DIGITS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if decreasing(middle) > 0 else (low, middle)
+    return (low + high) / 2
+
+
 def tempered_softmax(a: list[Any], t: Any) -> list[Any]:
-    """``p_k = exp_t(a_k - λ)`` with ``Σ p_k = 1``; ``λ`` by bisection (``Σ`` decreases in λ)."""
+    """``p_k = exp_t(a_k - λ)`` with ``Σ p_k = 1``: ``λ`` is the root of the decreasing
+    ``Σ_k exp_t(a_k - λ) - 1``, bracketed from ``λ = max a`` (Anderson–Björck, else bisection).
+    """
 
     def excess(lam: Any) -> Any:
-        return sum(exp_t(value - lam, t) for value in a) - 1
+        return mpmath.fsum(exp_t(value - lam, t) for value in a) - 1
 
     low = max(a)
     high = low + 1
     while excess(high) > 0:
         high = low + 2 * (high - low)
-    for _ in range(4 * DIGITS):
-        middle = (low + high) / 2
-        low, high = (middle, high) if excess(middle) > 0 else (low, middle)
-    return [exp_t(value - (low + high) / 2, t) for value in a]
+    try:
+        lam = mpmath.findroot(excess, (low, high), solver="anderson")
+    except ValueError:
+        lam = bisect(excess, low, high)
+    return [exp_t(value - lam, t) for value in a]
 
 
 def bi_tempered_row(y: list[Any], a: list[Any], t1: Any, t2: Any) -> Any:
@@ -836,17 +847,12 @@ def multiclass_hinge(inputs: list[np.ndarray], params: dict[str, Any]) -> np.nda
 
 
 def sparsemax_threshold(z: list[Any]) -> Any:
-    """``τ`` with ``Σ_j max(z_j - τ, 0) = 1``, by bisection on ``[max z - 1, max z]``.
+    """``τ`` with ``Σ_j max(z_j - τ, 0) = 1``, bracketed by ``[max z - 1, max z]``.
 
     Martins & Astudillo (2016), From Softmax to Sparsemax, Prop. 1.
     """
-    high = max(z)
-    low = high - 1
-    for _ in range(4 * DIGITS):
-        middle = (low + high) / 2
-        mass = sum(max(value - middle, 0) for value in z)
-        low, high = (middle, high) if mass > 1 else (low, middle)
-    return (low + high) / 2
+    top = max(z)
+    return bisect(lambda tau: mpmath.fsum(max(v - tau, 0) for v in z) - 1, top - 1, top)
 
 
 def sparsemax_row(q: list[Any], z: list[Any]) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
-from reference_pointwise import REFERENCES, tempered_softmax
+from reference_pointwise import REFERENCES, bisect, tempered_softmax
 
 import losskit as lk
 from cases import C, N, case
@@ -438,6 +438,12 @@ def test_the_tempered_softmax_sums_to_one(t):
         a = [mpmath.mpf(v) for v in (3.0, -1.0, 0.5, 0.0, -20.0)]
         total = mpmath.fsum(tempered_softmax(a, mpmath.mpf(t)))
         assert abs(total - 1) < mpmath.mpf(10) ** -30
+
+
+def test_bisection_finds_the_root_to_forty_digits():
+    with mpmath.workdps(40):
+        root = bisect(lambda x: 2 - x * x, mpmath.mpf(0), mpmath.mpf(2))
+        assert abs(root - mpmath.sqrt(2)) < mpmath.mpf(10) ** -38
 
 
 def test_the_bi_tempered_reference_at_unit_temperatures_is_the_softmax_crossentropy():
