@@ -939,10 +939,12 @@ def linear_token(h: list[Any], weight: np.ndarray, label: int, o: dict[str, Any]
         cap = mpmath.mpf(o["softcap"])
         z = [cap * mpmath.tanh(v / cap) for v in z]
     top = max(z)
-    lse = top + mpmath.log(mpmath.fsum(mpmath.exp(v - top) for v in z))
+    first = z.index(top)
+    rest = mpmath.log1p(mpmath.fsum(mpmath.exp(v - top) for k, v in enumerate(z) if k != first))
     eps = mpmath.mpf(o["label_smoothing"])
-    smoothing = eps * mpmath.fsum(z) / len(z)
-    return lse - (1 - eps) * z[label] - smoothing + mpmath.mpf(o["z_loss"]) * lse**2
+    nll = (top - z[label]) + rest  # lse(z) - z_y
+    uniform = (top - mpmath.fsum(z) / len(z)) + rest  # lse(z) - mean(z)
+    return (1 - eps) * nll + eps * uniform + mpmath.mpf(o["z_loss"]) * (top + rest) ** 2
 
 
 @_register("linear_cross_entropy")

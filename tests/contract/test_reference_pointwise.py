@@ -502,3 +502,6 @@ def test_the_references_keep_the_relative_accuracy_of_a_confident_prediction(gap
         params = {"from_logits": True, **({"order": 60} if name == "taylor_crossentropy" else {})}
         got = REFERENCES[name]([one_hot, logits], params)
         np.testing.assert_allclose(got, [nll], rtol=1e-14, err_msg=name)
+    head = [np.array([[gap]]), np.array([[1.0], [0.0], [0.0], [0.0]]), np.array([0])]
+    got = REFERENCES["linear_cross_entropy"](head, {})
+    np.testing.assert_allclose(got, [nll], rtol=1e-14, err_msg="linear_cross_entropy")
