@@ -20,6 +20,10 @@ class LossInfo:
     predictions (``"probability"``, ``"logit"``, ``"real"``, ...). ``properties`` records what is
     known analytically (``proper``, ``convex``, ``bounded``...), ``references`` where the formula
     comes from.
+
+    ``contract_exceptions`` maps a promise of the reduction contract that cannot hold for this
+    loss (one of :data:`PROMISES`) to the reason, shown by ``losskit info`` and checked by the
+    contract test suite: a loss keeps every promise it does not declare here.
     """
 
     name: str
@@ -31,7 +35,21 @@ class LossInfo:
     domain: str = "real"
     properties: dict[str, Any] = field(default_factory=dict)
     references: tuple[str, ...] = ()
+    contract_exceptions: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.contract_exceptions) - set(PROMISES))
+        if unknown:
+            raise ValueError(
+                f"contract_exceptions of {self.name!r} names unknown promises {unknown}; "
+                f"the promises are {', '.join(PROMISES)}"
+            )
+
+
+#: The promises a loss may declare it cannot keep, with the reason, in ``contract_exceptions``:
+#: ``empty_batch`` (an empty batch gives 0 with zero gradients), ``split_batch`` (the sum over
+#: the parts of a split batch equals the sum over the whole batch).
+PROMISES = ("empty_batch", "split_batch")
 
 _LOSSES: dict[str, LossInfo] = {}
 _ALIASES: dict[str, str] = {}

@@ -1,0 +1,20 @@
+"""Every loss's independent float64 reference, merged from the family modules.
+
+``REFERENCES[name](inputs, params)`` is the unreduced loss of the sample ``inputs`` with keyword
+options ``params``, written from the mathematics (never from losskit's code paths); it raises
+``NotImplementedError`` for an option it does not model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from reference_pointwise import REFERENCES as _POINTWISE
+from reference_sets import REFERENCES as _SETS
+
+Reference = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
+
+REFERENCES: dict[str, Reference] = {**_POINTWISE, **_SETS}
