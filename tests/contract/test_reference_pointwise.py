@@ -10,10 +10,10 @@ from typing import Any
 import mpmath
 import numpy as np
 import pytest
-from reference_pointwise import REFERENCES, bisect, tempered_softmax
 
 import losskit as lk
 from cases import C, N, case
+from reference_pointwise import REFERENCES, bisect, tempered_softmax
 
 RTOL = 1e-10
 
