@@ -78,43 +78,59 @@ def segmentation_arrays(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(p, y, keep)`` as (images, pixels, classes): probabilities (or raw scores when
     ``activation`` is False), dense targets and the kept entries (``mask``, ``ignore_index``)."""
-    y_true, y_pred = inputs
-    mode, axis = opts["mode"], opts["axis"]
-    y_pred = f64(y_pred)
-    n = y_pred.shape[0]
-    pixel_mask = None if opts.get("mask") is None else np.asarray(opts["mask"], bool)
-    ignore = opts.get("ignore_index")
-    if mode == "binary":
-        y = f64(y_true)
-        if y.ndim == y_pred.ndim - 1 and y_pred.ndim > 1 and y_pred.shape[axis] == 1:
-            y = np.expand_dims(y, axis=axis % y_pred.ndim)
-        y = np.broadcast_to(y, y_pred.shape)
-        keep = np.ones(y_pred.shape, bool) if ignore is None else y != ignore
-        if pixel_mask is not None:
-            keep = keep & np.broadcast_to(pixel_mask, y_pred.shape)
-        z = y_pred.reshape(n, -1, 1)
-        y, keep = y.reshape(n, -1, 1), keep.reshape(n, -1, 1)
-        p = (ref.sigmoid(z) if opts.get("from_logits") else z) if activation else z
-        return p, np.where(keep, y, 0.0), keep
+    y_pred = f64(inputs[1])
+    if opts["mode"] == "binary":
+        z, y, keep = binary_arrays(inputs[0], y_pred, opts)
+        squash = ref.sigmoid
+    else:
+        z, y, keep = class_arrays(inputs[0], y_pred, opts)
+        squash = softmax if opts["mode"] == "multiclass" else ref.sigmoid
+    p = squash(z) if activation and opts.get("from_logits") else z
+    n, c = y_pred.shape[0], z.shape[-1]
+    p, y, keep = (a.reshape(n, -1, c) for a in (p, y, keep))
+    return p, np.where(keep, y, 0.0), keep
+
+
+def kept(target: np.ndarray, opts: dict[str, Any], mask_shape: tuple[int, ...]) -> Any:
+    """Entries whose target is not ``ignore_index`` and whose pixel ``mask`` (read with
+    ``mask_shape``) is True."""
+    ignore, mask = opts.get("ignore_index"), opts.get("mask")
+    keep = np.ones(target.shape, bool) if ignore is None else target != ignore
+    if mask is not None:
+        keep = keep & np.asarray(mask, bool).reshape(mask_shape)
+    return keep
+
+
+def binary_arrays(y_true: Any, y_pred: np.ndarray, opts: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """One foreground map: ``(N, H, W)`` targets are accepted against ``(N, H, W, 1)``; a
+    mask is a prefix of ``y_pred``'s shape or broadcasts to it."""
+    axis = opts["axis"] % y_pred.ndim
+    y = f64(y_true)
+    if y.ndim == y_pred.ndim - 1 and y_pred.ndim > 1 and y_pred.shape[axis] == 1:
+        y = np.expand_dims(y, axis=axis)
+    y = np.broadcast_to(y, y_pred.shape)
+    mask = opts.get("mask")
+    mask_shape: tuple[int, ...] = () if mask is None else np.shape(mask)
+    if len(mask_shape) < y.ndim and mask_shape == y.shape[: len(mask_shape)]:
+        mask_shape = mask_shape + (1,) * (y.ndim - len(mask_shape))
+    keep = np.broadcast_to(kept(y, opts, mask_shape), y.shape)
+    return y_pred[..., None], y[..., None], keep[..., None]
+
+
+def class_arrays(y_true: Any, y_pred: np.ndarray, opts: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """Classes on ``axis`` (moved last); index targets become one-hot."""
+    axis = opts["axis"]
     z = np.moveaxis(y_pred, axis, -1)
-    c = z.shape[-1]
     y_true = np.asarray(y_true)
-    if mode == "multiclass" and y_true.ndim == y_pred.ndim and y_true.shape[axis] == 1:
+    if opts["mode"] == "multiclass" and y_true.ndim == y_pred.ndim and y_true.shape[axis] == 1:
         y_true = np.squeeze(y_true, axis=axis)
-    if mode == "multiclass" and y_true.ndim == y_pred.ndim - 1:
-        labels = y_true
-        keep_pix = np.ones(labels.shape, bool) if ignore is None else labels != ignore
-        y = (labels[..., None] == np.arange(c)).astype(np.float64)
-        keep = np.broadcast_to(keep_pix[..., None], y.shape)
+    if opts["mode"] == "multiclass" and y_true.ndim == y_pred.ndim - 1:
+        y = (y_true[..., None] == np.arange(z.shape[-1])).astype(np.float64)
+        keep = kept(y_true, opts, y_true.shape)[..., None]
     else:
         y = np.moveaxis(f64(y_true), axis, -1)
-        keep = np.ones(y.shape, bool) if ignore is None else y != ignore
-    if pixel_mask is not None:
-        keep = keep & np.broadcast_to(pixel_mask[..., None], keep.shape)
-    if activation and opts.get("from_logits"):
-        z = softmax(z) if mode == "multiclass" else ref.sigmoid(z)
-    p, y, keep = (a.reshape(n, -1, c) for a in (z, y, keep))
-    return p, np.where(keep, y, 0.0), keep
+        keep = kept(y, opts, (*y.shape[:-1], 1))
+    return z, y, np.broadcast_to(keep, y.shape)
 
 
 def groups(a: np.ndarray, per_image: bool) -> list[np.ndarray]:

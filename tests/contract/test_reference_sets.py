@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from reference_sets import REFERENCES
 
 import cases
 import losskit as lk
+from reference_sets import REFERENCES
 
 Inputs = list[np.ndarray]
 
@@ -237,6 +237,12 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
     ("dice", "ignore_index", ignored_pixels, {"ignore_index": 255}),
     ("dice", "multilabel", multilabel_soft, {"mode": "multilabel"}),
     ("dice", "binary", binary_probabilities, {"mode": "binary", "from_logits": False}),
+    (
+        "dice",
+        "binary_mask",
+        binary_probabilities,
+        {"mode": "binary", "from_logits": False, "mask": rng().random((2, 8, 8)) > 0.5},
+    ),
     ("dice", "channels_first", channels_first, {"axis": 1}),
     ("dice", "soft_channels_first", ignored_and_dense_nchw, {"axis": 1, "per_image": False}),
     (
@@ -282,6 +288,7 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
     ("lovasz_hinge", "per_image", same, {"per_image": True}),
     ("lovasz_hinge", "empty_image", hinge_empty_image, {"per_image": True}),
     ("lovasz_hinge", "tied_scores", hinge_tied_scores, {"per_image": True}),
+    ("lovasz_hinge", "prefix_mask", same, {"mask": rng().random((2, 8, 8)) > 0.3}),
     ("lovasz_hinge", "ignore_index", hinge_ignored, {"ignore_index": 255, "per_image": True}),
     ("lovasz_hinge", "multilabel", hinge_multilabel, {"mode": "multilabel", "per_image": True}),
     (
