@@ -32,3 +32,17 @@ def test_catalogue_page_is_generated_from_the_registry():
     script = Path(__file__).resolve().parent.parent / "scripts" / "catalogue.py"
     done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_docstring_examples_import_public_names_only():
+    import re
+    from pathlib import Path
+
+    private = re.compile(r">>> .*\b(?:from|import) (losskit(?:\.\w+)*\._\w+)")
+    found = [
+        f"{path.relative_to(Path(losskit.__file__).parent)}:{number}: {match.group(1)}"
+        for path in sorted(Path(losskit.__file__).parent.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if (match := private.search(line))
+    ]
+    assert not found, found

@@ -230,6 +230,45 @@ def check_all_gather(rank: int, world: int) -> list[str]:
     return done
 
 
+def expect_error(call: Callable[[], Any], message: str, what: str) -> None:
+    try:
+        call()
+    except ValueError as error:
+        assert message in str(error), f"{what}: {error}"
+    else:
+        raise AssertionError(f"{what}: no ValueError")
+
+
+def check_sizes_errors(rank: int, world: int) -> list[str]:
+    """A ``sizes`` that is wrong on one rank only raises on every rank (none is left waiting)."""
+    sizes = [2 + r for r in range(world)]
+    full = torch.randn(sum(sizes) + 1, 3, generator=torch.Generator().manual_seed(3))
+    part = slices(sizes)[rank]
+    z = full[part]
+    last = world - 1
+    longer = full[part.start : part.stop + (rank == last)]
+    whose = "this rank's" if rank == last else f"rank {last}'s"
+    wrong_row = f"sizes[{last}] = {sizes[last]} but {whose} batch has {sizes[last] + 1} rows"
+    expect_error(lambda: lkd.all_gather(longer, sizes=sizes), wrong_row, "all_gather")
+    expect_error(lambda: lkd.info_nce(longer, longer, sizes=sizes), wrong_row, "info_nce")
+    expect_error(lambda: lkd.sigmoid_contrastive(longer, longer, sizes=sizes), wrong_row, "siglip")
+    mine = sizes if rank != last else [sizes[0] + 1, *sizes[1:]]
+    expect_error(
+        lambda: lkd.info_nce(z, z, sizes=mine),
+        f"sizes differ between the ranks (rank 0: {sizes}; ",
+        "sizes differ between the ranks",
+    )
+    malformed = sizes if rank != 0 else sizes[:-1]
+    expect_error(
+        lambda: lkd.all_gather(z, sizes=malformed),
+        "sizes is not one non-negative int per rank of the group",
+        "malformed sizes on rank 0",
+    )
+    with lk.validation(False):  # trusted: nothing is gathered before the data
+        close(lkd.all_gather(z, sizes=sizes), full[: sum(sizes)], 0.0, "unchecked all_gather")
+    return ["sizes that disagree with the batches: ValueError on every rank"]
+
+
 # ---------------------------------------------------------------------- 3. contrastive
 def views(sizes: list[int], seed: int = 5) -> tuple[torch.Tensor, ...]:
     g = torch.Generator().manual_seed(seed)
@@ -367,6 +406,12 @@ def check_ddp_contrastive(rank: int, world: int) -> list[str]:
 if __name__ == "__main__":
     sys.exit(
         gloo_group.run(
-            [check_normalizer, check_all_gather, check_contrastive, check_ddp_contrastive]
+            [
+                check_normalizer,
+                check_all_gather,
+                check_sizes_errors,
+                check_contrastive,
+                check_ddp_contrastive,
+            ]
         )
     )

@@ -81,7 +81,9 @@ def info_nce(
         group: the process group (None: the default one; without an initialised process group
             this is ``losskit.info_nce`` on the local batch).
         sizes: every rank's ``B_r`` in rank order if known (e.g. ``[B] * world``); None gathers
-            them (one small all-gather read on the host).
+            them (one small all-gather read on the host). With value checks on, the sizes are
+            checked against every rank's batch in that same all-gather (a wrong list raises on
+            every rank); with checks off they are trusted and save it.
         temperature, negatives, symmetric, normalize: as in :func:`losskit.info_nce`.
         sample_weight, mask: ``(B_r,)`` for this rank's pairs; a masked pair is neither an
             anchor nor a candidate anywhere. Pad ranks with ``mask`` rather than empty batches.
@@ -105,14 +107,14 @@ def info_nce(
     """
     temperature = _positive("temperature", temperature)
     _validate.check_choice("negatives", negatives, ("all", "cross_view"))
-    backend, a, b, rows, _ = _enter_views("info_nce", z_a, z_b, mask, reduction, normalizer)
+    backend, a, b, rows, checking = _enter_views("info_nce", z_a, z_b, mask, reduction, normalizer)
     _check_bool("average_gradients", average_gradients)
     xp = backend.xp
     n = a.shape[0]
     if normalize:
         a, b = _unit(xp, a), _unit(xp, b)
     rank, world = collectives.rank_and_world(group)
-    listed = collectives.batch_sizes(n, sizes, group, a.device)
+    listed = collectives.batch_sizes(n, sizes, group, a.device, checking)
     offset = sum(listed[:rank])
     keep_local = torch.ones(n, dtype=torch.bool, device=a.device) if rows is None else rows
     features = a.shape[1]
@@ -189,7 +191,7 @@ def sigmoid_contrastive(
     if normalize:
         a, b = _unit(xp, a), _unit(xp, b)
     rank, world = collectives.rank_and_world(group)
-    listed = collectives.batch_sizes(n, sizes, group, a.device)
+    listed = collectives.batch_sizes(n, sizes, group, a.device, checking)
     keep_local = torch.ones(n, dtype=torch.bool, device=a.device) if rows is None else rows
     diagonal = torch.eye(n, dtype=torch.bool, device=a.device)
     loss = _sigmoid_rows(backend, a, b, scale, shift, diagonal, keep_local[None, :])

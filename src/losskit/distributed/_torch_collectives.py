@@ -20,6 +20,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from .. import _validate
+from .._backend import backend_of
+
 
 # ---------------------------------------------------------------------- groups
 def initialised() -> bool:
@@ -67,35 +70,91 @@ def require_tensor(x: Any, name: str, function: str) -> torch.Tensor:
     return x
 
 
-def batch_sizes(n: int, sizes: Sequence[int] | None, group: Any, device: Any) -> list[int]:
-    """Every rank's batch size (dim 0) in rank order: ``sizes`` checked against this rank's
-    ``n``, or gathered when ``sizes`` is None (one small all-gather, read on the host)."""
+def batch_sizes(
+    n: int, sizes: Sequence[int] | None, group: Any, device: Any, checking: bool = True
+) -> list[int]:
+    """Every rank's batch size (dim 0) in rank order.
+
+    Without ``sizes`` they are gathered (one small all-gather, read on the host). With ``sizes``
+    and value checks on, the same all-gather also carries every rank's ``sizes``, so a list
+    that disagrees with the ranks' batches raises the same ``ValueError`` on every rank instead
+    of one rank raising while the others wait on the next collective; with checks off
+    (``checking=False``: ``lk.set_validation(False)``, or while compiling) ``sizes`` is trusted
+    and nothing is communicated, and only a rank whose own batch disagrees can see it.
+    """
     rank, world = rank_and_world(group)
-    if sizes is not None:
-        if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence):
-            raise TypeError(
-                f"sizes must be a sequence of ints, one per rank; got {type(sizes).__name__}"
-            )
-        listed = list(sizes)
-        if len(listed) != world or any(
-            isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in listed
-        ):
-            raise ValueError(
-                f"sizes must hold one non-negative int per rank of the group ({world}); got "
-                f"{listed}"
-            )
-        if listed[rank] != n:
+    listed, problem = _listed_sizes(sizes, world)
+    if world == 1 or (listed is not None and not checking):
+        if problem is not None:
+            raise ValueError(problem)
+        if listed is not None and listed[rank] != n:
             raise ValueError(
                 f"sizes[{rank}] = {listed[rank]} but this rank's batch has {n} rows; sizes must "
-                f"list every rank's batch size in rank order"
+                "list every rank's batch size in rank order"
             )
-        return listed
-    if world == 1:
-        return [n]
-    mine = torch.tensor([n], dtype=torch.int64, device=device)
+        return [n] if listed is None else listed
+    table = _gather_sizes(n, listed, problem, group, device, world)
+    counts = [row[0] for row in table]
+    _check_sizes(table, counts, rank, problem)
+    return counts
+
+
+#: What a rank reports of its ``sizes`` in :func:`_gather_sizes`'s table.
+_NO_SIZES, _SIZES, _BAD_SIZES = 0, 1, 2
+
+
+def _listed_sizes(sizes: Any, world: int) -> tuple[list[int] | None, str | None]:
+    """``sizes`` as a list (None when not given), and what is wrong with it, if anything."""
+    if sizes is None:
+        return None, None
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence):
+        return None, f"sizes must be a sequence of ints, one per rank; got {type(sizes).__name__}"
+    listed = list(sizes)
+    if len(listed) != world or any(
+        isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in listed
+    ):
+        return None, (
+            f"sizes must hold one non-negative int per rank of the group ({world}); got {listed}"
+        )
+    return listed, None
+
+
+def _gather_sizes(
+    n: int, listed: list[int] | None, problem: str | None, group: Any, device: Any, world: int
+) -> list[list[int]]:
+    """Every rank's row ``[n, what its sizes are, sizes...]`` (one all-gather of ints)."""
+    status = _BAD_SIZES if problem is not None else _NO_SIZES if listed is None else _SIZES
+    row = [n, status, *(listed if listed is not None else [0] * world)]
+    mine = torch.tensor(row, dtype=torch.int64, device=device)
     gathered = [torch.empty_like(mine) for _ in range(world)]
     dist.all_gather(gathered, mine, group=group)
-    return [int(s) for s in torch.cat(gathered).tolist()]
+    return [[int(v) for v in part] for part in torch.stack(gathered).tolist()]
+
+
+def _check_sizes(table: list[list[int]], counts: list[int], rank: int, problem: str | None) -> None:
+    """Raise on every rank alike when a rank's ``sizes`` is malformed or disagrees with the
+    batches the ranks hold (``counts``); every rank decides from the same gathered table."""
+    bad = [r for r, row in enumerate(table) if row[1] == _BAD_SIZES]
+    if bad:
+        detail = f" (this rank: {problem})" if problem is not None else ""
+        raise ValueError(
+            f"sizes is not one non-negative int per rank of the group ({len(table)}) on rank(s) "
+            f"{', '.join(map(str, bad))}{detail}; every rank must pass the same sizes"
+        )
+    given = [row[2:] for row in table if row[1] == _SIZES]
+    if any(listed != given[0] for listed in given):
+        passed = "; ".join(f"rank {r}: {row[2:]}" for r, row in enumerate(table) if row[1])
+        raise ValueError(
+            f"sizes differ between the ranks ({passed}); the ranks hold {counts} rows, and "
+            "every rank must pass that same list"
+        )
+    if given and given[0] != counts:
+        k = next(k for k, (s, c) in enumerate(zip(given[0], counts, strict=True)) if s != c)
+        whose = "this rank's" if k == rank else f"rank {k}'s"
+        raise ValueError(
+            f"sizes[{k}] = {given[0][k]} but {whose} batch has {counts[k]} rows (the ranks hold "
+            f"{counts}); sizes must list every rank's batch size in rank order"
+        )
 
 
 # ---------------------------------------------------------------------- all-gather
@@ -148,8 +207,11 @@ def all_gather(x: Any, *, group: Any = None, sizes: Sequence[int] | None = None)
         group: the process group (None: the default one). Without an initialised process
             group this returns ``x`` (world size 1).
         sizes: every rank's ``B_r`` in rank order, when known (e.g. ``[B] * world``); None
-            gathers them first (one small all-gather and a read on the host). Unequal sizes
-            are allowed (the tensors are padded for the transfer).
+            gathers them first (one small all-gather and a read on the host). With value
+            checks on (``lk.set_validation``, eager) that all-gather runs anyway and checks
+            ``sizes`` against every rank's batch, so a wrong list raises on every rank; with
+            checks off ``sizes`` saves it. Unequal sizes are allowed (the tensors are padded
+            for the transfer).
 
     >>> import torch
     >>> from losskit.distributed import all_gather
@@ -159,7 +221,8 @@ def all_gather(x: Any, *, group: Any = None, sizes: Sequence[int] | None = None)
     x = require_tensor(x, "x", "all_gather")
     if x.dim() == 0:
         raise ValueError("x must have a batch dimension (dim 0) to gather on; got a 0-d tensor")
-    listed = batch_sizes(x.shape[0], sizes, group, x.device)
+    checking = _validate.checking_values(backend_of(x), x)
+    listed = batch_sizes(x.shape[0], sizes, group, x.device, checking)
     return gather(x, group, listed)
 
 

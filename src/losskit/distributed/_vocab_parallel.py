@@ -117,7 +117,7 @@ def vocab_parallel_cross_entropy(
     Reference: Shoeybi et al. (2019), *Megatron-LM* (vocabulary-parallel cross-entropy).
 
     >>> import torch, losskit as lk
-    >>> from losskit.distributed._vocab_parallel import vocab_parallel_cross_entropy
+    >>> from losskit.distributed import vocab_parallel_cross_entropy
     >>> logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     >>> targets = torch.tensor([0, -100])
     >>> round(float(vocab_parallel_cross_entropy(logits, targets)), 6)  # one process: W = 1
@@ -206,7 +206,7 @@ def vocab_parallel_linear_cross_entropy(
     Large-Vocabulary Language Models* (chunked logits).
 
     >>> import torch, losskit as lk
-    >>> from losskit.distributed._vocab_parallel import vocab_parallel_linear_cross_entropy
+    >>> from losskit.distributed import vocab_parallel_linear_cross_entropy
     >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     >>> weight = torch.tensor([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     >>> targets = torch.tensor([0, -100])

@@ -136,7 +136,7 @@ def linear_cross_entropy(
     torch ``linear_cross_entropy``; Chowdhery et al., *PaLM* (2022) for the z-loss.
 
     >>> import numpy as np, losskit as lk
-    >>> from losskit.losses._linear import linear_cross_entropy
+    >>> from losskit import linear_cross_entropy
     >>> hidden = np.array([[1.0, 0.0], [0.0, 1.0]])
     >>> weight = np.array([[2.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     >>> round(float(linear_cross_entropy(hidden, weight, np.array([0, -100]))), 6)
