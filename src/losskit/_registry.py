@@ -48,8 +48,9 @@ class LossInfo:
 
 #: The promises a loss may declare it cannot keep, with the reason, in ``contract_exceptions``:
 #: ``empty_batch`` (an empty batch gives 0 with zero gradients), ``split_batch`` (the sum over
-#: the parts of a split batch equals the sum over the whole batch).
-PROMISES = ("empty_batch", "split_batch")
+#: the parts of a split batch equals the sum over the whole batch), ``true_gradient`` (the
+#: gradient is the derivative of the value: no stop-gradient inside the formula).
+PROMISES = ("empty_batch", "split_batch", "true_gradient")
 
 _LOSSES: dict[str, LossInfo] = {}
 _ALIASES: dict[str, str] = {}

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import get_backend, tolerance
 from harness import NAMES, batch_size, gradient, native, run, spec, take, to_numpy
+from losskit.distributed import mean_denominator
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "tensorflow"]
 AUTODIFF = ["torch", "jax", "tensorflow"]
@@ -63,11 +64,27 @@ def test_a_permuted_batch_gives_the_same_loss(name, backend_name):
     _close(np.sort(to_numpy(backend, b), axis=None), np.sort(a, axis=None), "float64")
 
 
-def _split_sums(s, backend, c):
+def _halves(c):
     n = batch_size(c)
+    return [take(c, slice(0, n // 2)), take(c, slice(n // 2, n))]
+
+
+def _split_sums(s, backend, c):
     whole = run(s, backend, c.inputs, "float64", **c.params, reduction="sum")
-    halves = [take(c, slice(0, n // 2)), take(c, slice(n // 2, n))]
-    parts = [run(s, backend, h.inputs, "float64", **h.params, reduction="sum") for h in halves]
+    parts = [run(s, backend, h.inputs, "float64", **h.params, reduction="sum") for h in _halves(c)]
+    return to_numpy(backend, whole), sum(to_numpy(backend, p) for p in parts)
+
+
+def _split_means(s, backend, c):
+    """The whole batch's mean, and the parts' means over the global denominator, added."""
+    count = sum(
+        to_numpy(
+            backend, mean_denominator(s.function, *native(backend, h.inputs, "float64"), **h.params)
+        )
+        for h in _halves(c)
+    )
+    whole = run(s, backend, c.inputs, "float64", **c.params)
+    parts = [run(s, backend, h.inputs, "float64", **h.params, normalizer=count) for h in _halves(c)]
     return to_numpy(backend, whole), sum(to_numpy(backend, p) for p in parts)
 
 
@@ -87,7 +104,9 @@ def test_halves_of_a_split_batch_add_up_to_the_whole(name, backend_name):
             return
         c = replace(c, params={**c.params, "per_image": True})
     whole, parts = _split_sums(s, backend, c)
-    _close(parts, whole, "float64")
+    _close(parts, whole, "float64", what="sums")
+    whole, parts = _split_means(s, backend, c)
+    _close(parts, whole, "float64", what="means over the global denominator")
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
