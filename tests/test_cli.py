@@ -200,6 +200,178 @@ def test_eval_unreadable_files(capsys, binary_files, tmp_path):
     assert_user_error(code, err, "bad.csv", "could not convert string 'x'", "line 1001")
 
 
+def bce_closed_form(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
+
+
+def bce_from_logits_closed_form(y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    return y * np.logaddexp(0.0, -z) + (1.0 - y) * np.logaddexp(0.0, z)
+
+
+@pytest.mark.parametrize("text", ["false", "False", "FALSE", "0", "true", "True", "1"])
+def test_eval_boolean_parameters_take_true_false_1_0_in_any_case(capsys, binary_files, text):
+    y, p = np.load(binary_files["y_npy"]), np.load(binary_files["p_npy"])
+    files = ["--y-true", str(binary_files["y_npy"]), "--y-pred", str(binary_files["p_npy"])]
+    result = eval_json(capsys, "--loss", "bce", *files, "--param", f"from_logits={text}")
+    logits = text.lower() in ("true", "1")
+    losses = bce_from_logits_closed_form(y, p) if logits else bce_closed_form(y, p)
+    assert result["value"] == pytest.approx(np.mean(losses), rel=1e-12)
+
+
+@pytest.mark.parametrize("text", ["no", "maybe", "2", "yes", "", "None", "[]"])
+def test_eval_refuses_a_boolean_parameter_that_is_not_a_boolean(capsys, binary_files, text):
+    files = ["--y-true", str(binary_files["y_npy"]), "--y-pred", str(binary_files["p_npy"])]
+    code, out, err = run(
+        capsys, "eval", "--loss", "bce", *files, "--param", f"from_logits={text}", "--no-progress"
+    )
+    assert_user_error(code, err, "from_logits is a boolean parameter", "true, false, 1 or 0")
+    assert out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_eval_boolean_parameters_are_read_from_the_signature(capsys, tmp_path):
+    rng = np.random.default_rng(3)
+    y, z = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
+    np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "z.npy", z)
+    files = ["--y-true", str(tmp_path / "y.npy"), "--y-pred", str(tmp_path / "z.npy")]
+    code, _, err = run(capsys, "eval", "--loss", "mse", *files, "--param", "from_logits=false")
+    assert_user_error(code, err, "no parameter 'from_logits'")
+    code, _, err = run(
+        capsys, "eval", "--loss", "kl_divergence", *files, "--param", "log_target=nope"
+    )
+    assert_user_error(code, err, "log_target is a boolean parameter")
+
+
+def test_eval_output_that_is_an_input_is_refused_and_the_input_kept(capsys, binary_files):
+    for kind in ("npy", "csv"):
+        target = binary_files[f"p_{kind}"]
+        before = target.read_bytes()
+        argv = ["eval", "--loss", "bce", "--y-true", str(binary_files[f"y_{kind}"])]
+        argv += ["--y-pred", str(target), "--reduction", "none", "--chunk-size", "100"]
+        code, _, err = run(capsys, *argv, "--output", str(target), "--no-progress")
+        assert_user_error(code, err, "--output", "is the input file", target.name)
+        assert target.read_bytes() == before
+        code, _, err = run(
+            capsys, *argv, "--output", str(target.parent / "." / target.name), "--no-progress"
+        )
+        assert_user_error(code, err, "is the input file")
+        assert target.read_bytes() == before
+
+
+def test_eval_output_is_replaced_only_when_every_value_is_written(capsys, binary_files, tmp_path):
+    p = np.load(binary_files["p_npy"])
+    p[700] = np.nan
+    folder = tmp_path / "run"
+    folder.mkdir()
+    np.save(folder / "poisoned.npy", p)
+    output = folder / "losses.npy"
+    np.save(output, np.arange(3.0))
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--no-progress"]
+    argv += ["--reduction", "none", "--chunk-size", "100", "--output", str(output)]
+    code, _, err = run(capsys, *argv, "--y-pred", str(folder / "poisoned.npy"))
+    assert_user_error(code, err, "poisoned.npy, row 700", "NaN")
+    np.testing.assert_array_equal(np.load(output), np.arange(3.0))
+    code, _, err = run(capsys, *argv, "--y-pred", str(binary_files["p_npy"]))
+    assert code == 0, err
+    y, p = np.load(binary_files["y_npy"]), np.load(binary_files["p_npy"])
+    np.testing.assert_allclose(np.load(output), bce_closed_form(y, p), rtol=1e-12)
+    assert sorted(f.name for f in folder.iterdir()) == ["losses.npy", "poisoned.npy"]
+
+
+def test_eval_csv_comment_lines_are_skipped(capsys, binary_files, tmp_path):
+    y, p = np.load(binary_files["y_npy"]), np.load(binary_files["p_npy"])
+    lines = [repr(float(v)) for v in p]
+    text = ["# predictions of run 7", "p", *lines[:500], "# second half", *lines[500:], "# end"]
+    (tmp_path / "p.csv").write_text("\n".join(text) + "\n")
+    out_file = tmp_path / "losses.csv"
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--no-progress"]
+    argv += ["--y-pred", str(tmp_path / "p.csv"), "--reduction", "none", "--chunk-size", "64"]
+    code, out, err = run(capsys, *argv, "--output", str(out_file))
+    assert code == 0, err
+    np.testing.assert_allclose(
+        np.loadtxt(out_file, delimiter=","), bce_closed_form(y, p), rtol=1e-12
+    )
+    assert "wrote 1001 values" in out
+
+
+def test_eval_csv_blank_ragged_and_nan_lines_are_named(capsys, binary_files, tmp_path):
+    lines = [repr(float(v)) for v in np.load(binary_files["p_npy"])]
+    y = ["--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--no-progress"]
+    cases = {
+        "blank.csv": (["p", *lines[:300], "", *lines[300:]], ("blank.csv, line 302", "blank")),
+        "ragged.csv": (
+            [*lines[:400], "0.5,0.25", *lines[401:]],
+            ("ragged.csv, line 401", "2 columns", "first row (line 1) has 1"),
+        ),
+        "nan.csv": (
+            ["p", *lines[:600], "nan", *lines[601:]],
+            ("nan.csv, row 600", "line 602", "NaN"),
+        ),
+    }
+    for name, (text, fragments) in cases.items():
+        (tmp_path / name).write_text("\n".join(text) + "\n")
+        code, _, err = run(
+            capsys, "eval", *y, "--y-pred", str(tmp_path / name), "--chunk-size", "64"
+        )
+        assert_user_error(code, err, *fragments)
+        assert len(err.strip().splitlines()) == 1
+    (tmp_path / "trailing.csv").write_text("\n".join(lines) + "\n\n\n")
+    result = eval_json(capsys, *y[:-1], "--y-pred", str(tmp_path / "trailing.csv"))
+    assert result["count"] == 1001
+
+
+def test_eval_nan_in_a_npy_file_names_its_row(capsys, binary_files, tmp_path):
+    y = np.load(binary_files["y_npy"])
+    y[123] = np.nan
+    np.save(tmp_path / "y_nan.npy", y)
+    argv = ["eval", "--loss", "bce", "--y-true", str(tmp_path / "y_nan.npy"), "--no-progress"]
+    code, _, err = run(capsys, *argv, "--y-pred", str(binary_files["p_npy"]), "--chunk-size", "50")
+    assert_user_error(code, err, "y_nan.npy, row 123", "NaN")
+
+
+def test_eval_a_directory_is_not_reported_as_missing(capsys, binary_files, tmp_path):
+    (tmp_path / "preds.npy").mkdir()
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"])]
+    code, _, err = run(capsys, *argv, "--y-pred", str(tmp_path / "preds.npy"))
+    assert_user_error(code, err, "preds.npy is a directory")
+    assert "not found" not in err
+    code, _, err = run(capsys, *argv, "--y-pred", str(tmp_path))
+    assert_user_error(code, err, "is a directory")
+
+
+def test_eval_output_needs_reduction_none(capsys, binary_files, tmp_path):
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"])]
+    argv += ["--y-pred", str(binary_files["p_npy"]), "--output", str(tmp_path / "o.npy")]
+    for reduction in ("mean", "sum"):
+        code, out, err = run(capsys, *argv, "--reduction", reduction)
+        assert_user_error(code, err, "--output", "--reduction none")
+        assert out == ""
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_eval_bad_output_directory_is_reported_before_reading_the_inputs(
+    capsys, binary_files, tmp_path, monkeypatch
+):
+    from losskit import cli
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the inputs were read before the output was checked")
+
+    monkeypatch.setattr(cli, "open_array", unreachable)
+    argv = ["eval", "--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--no-progress"]
+    argv += ["--y-pred", str(binary_files["p_npy"]), "--reduction", "none", "--output"]
+    outputs = {
+        str(tmp_path / "missing" / "o.npy"): ("directory", "does not exist"),
+        str(binary_files["y_csv"] / "o.npy"): ("does not exist",),
+        str(tmp_path): ("is a directory",),
+        str(tmp_path / "o.txt"): (".npy or .csv",),
+    }
+    for output, fragments in outputs.items():
+        code, out, err = run(capsys, *argv, output)
+        assert_user_error(code, err, "--output", *fragments)
+        assert out == "" and len(err.strip().splitlines()) == 1
+
+
 def test_eval_parquet(capsys, binary_files, tmp_path):
     path = tmp_path / "p.parquet"
     argv = ["--loss", "bce", "--y-true", str(binary_files["y_npy"]), "--y-pred", str(path)]
@@ -310,6 +482,26 @@ def test_compare_rejects_bad_losses(capsys):
     assert_user_error(code, err, "--noise")
 
 
+def test_compare_boolean_parameters_are_parsed_strictly():
+    for text in ("false", "FALSE", "0"):
+        spec = _compare.parse_loss(f"crossentropy:from_logits={text}")
+        assert spec.params["from_logits"] is False and spec.inputs == "probabilities"
+    for text in ("True", "1"):
+        spec = _compare.parse_loss(f"crossentropy:from_logits={text},label_smoothing=0.1")
+        assert spec.params == {"from_logits": True, "label_smoothing": 0.1}
+        assert spec.inputs == "logits"
+    for text in ("no", "maybe", "2", "yes"):
+        with pytest.raises(_compare.CompareError, match="from_logits is a boolean parameter"):
+            _compare.parse_loss(f"crossentropy:from_logits={text}")
+
+
+def test_compare_refuses_a_boolean_parameter_that_is_not_a_boolean(capsys):
+    argv = ["compare", "--epochs", "1", "--losses", "crossentropy:from_logits=maybe"]
+    code, _, err = run(capsys, *argv)
+    assert_user_error(code, err, "crossentropy:from_logits=maybe", "from_logits is a boolean")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_compare_data_noise_and_imbalance():
     data = _compare.load_data("digits", seed=0, imbalance=10.0)
     counts = np.bincount(data.y_train)
@@ -384,6 +576,41 @@ def test_check_errors(capsys, tmp_path, monkeypatch):
     assert_user_error(code, err, "--task")
     code, _, err = run(capsys, "check", "binary_crossentropyy")
     assert_user_error(code, err, "did you mean")
+
+
+def test_report_paths_are_checked_before_the_work(capsys, tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the work ran before the output path was checked")
+
+    monkeypatch.setattr(lk, "check", unreachable)
+    monkeypatch.setattr(_compare, "run", unreachable)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    calls = {
+        ("check", "mse", "--report", str(a_file / "report")): "cannot create the directory",
+        ("check", "mse", "--report", str(a_file)): "is a file",
+        ("check", "mse", "--markdown", str(tmp_path / "missing" / "r.md")): "does not exist",
+        ("check", "mse", "--markdown", str(tmp_path)): "is a directory",
+        (*TINY, "--report", str(a_file / "report")): "cannot create the directory",
+        ("plot", "bce", "-o", str(tmp_path / "missing" / "bce.png")): "does not exist",
+    }
+    if Path("/proc").is_dir():
+        calls["check", "mse", "--report", "/proc/nope"] = "cannot create the directory"
+    for argv, fragment in calls.items():
+        code, out, err = run(capsys, *argv)
+        assert_user_error(code, err, fragment)
+        assert len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in out
+
+
+def test_report_write_errors_are_one_line(capsys, tmp_path, monkeypatch):
+    def full_disk(self, directory):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lk, "check", lambda *args, **kwargs: FakeReport())
+    monkeypatch.setattr(FakeReport, "to_html", full_disk)
+    code, _, err = run(capsys, "check", "mse", "--report", str(tmp_path / "r"))
+    assert_user_error(code, err, "cannot write the report", "No space left on device")
 
 
 def test_plot_calls_the_plot_api(capsys, tmp_path, monkeypatch):

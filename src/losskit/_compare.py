@@ -160,14 +160,50 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def parse_params(items: Sequence[str], where: str) -> dict[str, Any]:
-    """``["k=v", ...]`` as a dict of literals (see :func:`parse_value`)."""
+#: The spellings of a boolean parameter's value (compared in lower case).
+BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def parse_bool(text: str, name: str, where: str) -> bool:
+    """``true``/``false``/``1``/``0`` in any case; anything else is a :class:`CompareError`."""
+    value = BOOLEANS.get(text.strip().lower())
+    if value is None:
+        raise CompareError(
+            f"{where}: {name} is a boolean parameter; expected true, false, 1 or 0 (any case), "
+            f"got {text.strip()!r}"
+        )
+    return value
+
+
+def boolean_parameters(function: Callable[..., Any] | None) -> set[str]:
+    """The parameters of ``function`` that take a bool: a bool default or a ``bool``
+    annotation."""
+    if function is None:
+        return set()
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {
+        p.name for p in parameters if isinstance(p.default, bool) or p.annotation in (bool, "bool")
+    }
+
+
+def parse_params(
+    items: Sequence[str], where: str, function: Callable[..., Any] | None = None
+) -> dict[str, Any]:
+    """``["k=v", ...]`` as a dict: the boolean parameters of ``function`` strictly (see
+    :func:`parse_bool`), every other value as a literal (see :func:`parse_value`)."""
+    booleans = boolean_parameters(function)
     params = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip().isidentifier():
+        key = key.strip()
+        if not sep or not key.isidentifier():
             raise CompareError(f"{where}: expected PARAM=VALUE, got {item!r}")
-        params[key.strip()] = parse_value(value.strip())
+        params[key] = (
+            parse_bool(value, key, where) if key in booleans else parse_value(value.strip())
+        )
     return params
 
 
@@ -179,11 +215,12 @@ def parse_loss(text: str, num_classes: int = 10) -> LossSpec:
     indices or one-hot targets.
     """
     name, _, rest = text.partition(":")
-    params = parse_params([p for p in rest.split(",") if p.strip()], f"loss {text!r}")
     try:
         entry = registry_info(name.strip())
     except KeyError as error:
         raise CompareError(error.args[0]) from None
+    items = [p for p in rest.split(",") if p.strip()]
+    params = parse_params(items, f"loss {text!r}", entry.function)
     if entry.task not in CLASSIFICATION_TASKS:
         raise CompareError(
             f"loss {entry.name!r} is a {entry.task} loss; compare trains a classifier and needs a "

@@ -27,9 +27,9 @@ import inspect
 import json
 import math
 import os
-import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -152,6 +152,52 @@ def description(function: Callable[..., Any]) -> str:
     return "\n\n".join(kept).strip()
 
 
+def writable_directory(directory: str, option: str) -> Path:
+    """``directory``, created if needed, where files can be written: checked before any
+    computation, so a bad path is one line on stderr, not a traceback after the work."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise CLIError(f"{option} {directory} is a file; name a directory") from None
+    except OSError as error:
+        raise CLIError(
+            f"{option} {directory}: cannot create the directory: {error.strerror or error}"
+        ) from None
+    _probe(path, f"{option} {directory}")
+    return path
+
+
+def writable_file(name: str, option: str) -> Path:
+    """``name``, a file whose directory exists and can be written in (checked before any
+    computation)."""
+    path = Path(name)
+    if path.is_dir():
+        raise CLIError(f"{option} {name} is a directory; name a file")
+    if not path.parent.is_dir():
+        raise CLIError(f"{option} {name}: directory {path.parent} does not exist")
+    _probe(path.parent, f"{option} {name}")
+    return path
+
+
+def _probe(directory: Path, what: str) -> None:
+    """A :class:`CLIError` unless a file can be created (and removed) in ``directory``."""
+    try:
+        handle, name = tempfile.mkstemp(prefix=".losskit-", dir=directory)
+    except OSError as error:
+        raise CLIError(f"{what}: cannot write in {directory}: {error.strerror or error}") from None
+    os.close(handle)
+    os.unlink(name)
+
+
+def written(what: str, write: Callable[[], Any]) -> Any:
+    """``write()``, its ``OSError`` (a full disk, a path removed meanwhile) a :class:`CLIError`."""
+    try:
+        return write()
+    except OSError as error:
+        raise CLIError(f"cannot write {what}: {error.strerror or error}") from None
+
+
 # ---------------------------------------------------------------------------------- list
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the catalogue as a table (or JSON), optionally filtered by family and task."""
@@ -184,6 +230,7 @@ def _entry_json(entry: LossInfo) -> dict[str, Any]:
         "properties": entry.properties,
         "parameters": {p.name: p.default for p in user_parameters(entry.function)},
         "references": list(entry.references),
+        "contract_exceptions": entry.contract_exceptions,
     }
 
 
@@ -202,6 +249,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     lines += [f"  {p.name} = {p.default!r}" for p in params] or ["  (none)"]
     lines.append("  plus sample_weight=None, mask=None, reduction='mean', normalizer=None")
     lines += ["", f"Properties: {describe_properties(entry.properties) or '(none recorded)'}"]
+    if entry.contract_exceptions:
+        lines += ["", "Contract exceptions (promises this loss cannot keep):"]
+        lines += [f"  - {k}: {why}" for k, why in sorted(entry.contract_exceptions.items())]
     if entry.references:
         lines += ["", "References:", *(f"  - {r}" for r in entry.references)]
     call = ", ".join(["y_true", "y_pred", *(f"{p.name}={p.default!r}" for p in params)])
@@ -288,13 +338,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
         lookup(text).name if _is_registered(text) else function
         for text, (function, _) in zip(args.names, targets, strict=True)
     ]
-    path = Path(args.output or f"{_compare.slug('_'.join(args.names))}.png")
+    path = writable_file(args.output or f"{_compare.slug('_'.join(args.names))}.png", "--output")
     try:
-        figure = plots.plot_loss(losses, task=task, grad=args.grad, path=str(path))
+        figure = written(
+            str(path), lambda: plots.plot_loss(losses, task=task, grad=args.grad, path=str(path))
+        )
     except (ValueError, TypeError) as error:
         raise CLIError(str(error)) from None
     if not path.exists():
-        figure.savefig(path)
+        written(str(path), lambda: figure.savefig(path))
     print(f"wrote {path}")
     return 0
 
@@ -317,6 +369,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     task = args.task or (registered_task if registered_task in CHECK_TASKS else None)
     if task is None:
         raise CLIError(f"pass --task, one of {', '.join(CHECK_TASKS)}")
+    markdown = writable_file(args.markdown, "--markdown") if args.markdown else None
+    directory = writable_directory(args.report, "--report") if args.report else None
     import losskit
 
     try:
@@ -326,11 +380,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     except (ValueError, TypeError) as error:
         raise CLIError(str(error)) from None
     print(str(report))
-    if args.markdown:
-        Path(args.markdown).write_text(report.to_markdown(), encoding="utf-8")
+    if markdown is not None:
+        text = report.to_markdown()
+        written(str(markdown), lambda: markdown.write_text(text, encoding="utf-8"))
         print(f"wrote {args.markdown}")
-    if args.report:
-        print(f"HTML report: {report.to_html(args.report)}")
+    if directory is not None:
+        page = written(f"the report in {directory}", lambda: report.to_html(directory))
+        print(f"HTML report: {page}")
     return 0
 
 
@@ -349,6 +405,11 @@ class ArrayFile:
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         """Consecutive blocks of at most ``size`` rows."""
         raise NotImplementedError
+
+    def where(self, row: int, index: int) -> str:
+        """Where row ``row`` of the file (counted from 0), row ``index`` of the last chunk read,
+        is: for messages."""
+        return f"{self.path}, row {row} (rows count from 0)"
 
 
 class NpyFile(ArrayFile):
@@ -376,48 +437,86 @@ class NpyFile(ArrayFile):
 class CsvFile(ArrayFile):
     """A comma-separated file of numbers, one sample per line, with an optional header line.
 
-    One column gives a 1-D array, several columns a ``(rows, columns)`` array.
+    One column gives a 1-D array, several columns a ``(rows, columns)`` array. Lines starting
+    with ``#`` are comments. Every row must have as many columns as the first, and a blank line
+    before the last row is an error (a missing value, or a row lost), named by its line number.
     """
 
     def __init__(self, path: Path) -> None:
-        with open(path, encoding="utf-8") as handle:
-            first = handle.readline()
-            self.header = bool(first.strip()) and not _numeric(first)
-            data = handle.readline() if self.header else first
-            columns = len(data.split(","))
-            rows = (1 if data.strip() else 0) + sum(1 for line in handle if line.strip())
+        self.path, self.header = path, False
+        self._lines: list[int] = []  # the line numbers of the last chunk's rows
+        rows, first, columns = 0, 0, 0
+        for number, line in self._records():
+            count = line.count(",") + 1
+            if not rows:
+                first, columns = number, count
+            elif count != columns:
+                raise CLIError(
+                    f"{path}, line {number}: {count} columns, but the first row (line {first}) "
+                    f"has {columns}; every row must have the same number of columns"
+                )
+            rows += 1
         super().__init__(path, rows, () if columns == 1 else (columns,))
 
-    def chunks(self, size: int) -> Iterator[np.ndarray]:
+    def _records(self) -> Iterator[tuple[int, str]]:
+        """``(line number, text)`` of every data line: comments and the header skipped, a blank
+        line followed by more data an error."""
+        blank = 0
+        seen = False
         with open(self.path, encoding="utf-8") as handle:
-            if self.header:
-                handle.readline()
-            block: list[str] = []
-            line_number = 2 if self.header else 1
-            for line in handle:
-                if line.strip():
-                    block.append(line)
-                if len(block) == size:
-                    yield self._parse(block, line_number)
-                    line_number += len(block)
-                    block = []
-            if block:
-                yield self._parse(block, line_number)
+            for number, line in enumerate(handle, 1):
+                text = line.strip()
+                if text.startswith("#"):
+                    continue
+                if not text:
+                    blank = blank or number
+                    continue
+                if blank:
+                    raise CLIError(
+                        f"{self.path}, line {blank}: blank line; every line after the header "
+                        "must hold one sample (comments start with #)"
+                    )
+                if not seen and not _numeric(text):
+                    self.header, seen = True, True
+                    continue
+                seen = True
+                yield number, text
 
-    def _parse(self, lines: list[str], first_line: int) -> np.ndarray:
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        block: list[tuple[int, str]] = []
+        for record in self._records():
+            block.append(record)
+            if len(block) == size:
+                yield self._parse(block)
+                block = []
+        if block:
+            yield self._parse(block)
+
+    def _parse(self, block: list[tuple[int, str]]) -> np.ndarray:
+        self._lines = [number for number, _ in block]
         try:
-            values = np.loadtxt(lines, delimiter=",", ndmin=2, dtype=np.float64)
-        except ValueError as error:
-            message = re.sub(
-                r"at row (\d+)", lambda m: f"on line {first_line + int(m.group(1))}", str(error)
+            values = np.loadtxt(
+                [text for _, text in block], delimiter=",", ndmin=2, dtype=np.float64, comments=None
             )
-            raise CLIError(f"{self.path}: {message}") from None
-        if values.shape[1] != max(self.row_size, 1):
-            raise CLIError(
-                f"{self.path}: rows from line {first_line} have {values.shape[1]} columns; "
-                f"the first row has {self.row_size}"
-            )
+        except ValueError:
+            raise CLIError(self._first_bad_value(block)) from None
         return values[:, 0] if self.row_shape == () else values
+
+    def _first_bad_value(self, block: list[tuple[int, str]]) -> str:
+        for number, text in block:
+            for value in text.split(","):
+                try:
+                    float(value)
+                except ValueError:
+                    return (
+                        f"{self.path}, line {number}: could not convert string {value.strip()!r} "
+                        "to a number"
+                    )
+        return f"{self.path}: lines {block[0][0]}–{block[-1][0]} do not parse as numbers"
+
+    def where(self, row: int, index: int) -> str:
+        text = super().where(row, index)
+        return f"{text}, line {self._lines[index]}" if index < len(self._lines) else text
 
 
 def _numeric(line: str) -> bool:
@@ -465,11 +564,13 @@ READERS: dict[str, Callable[[Path], ArrayFile]] = {
 def open_array(name: str, role: str) -> ArrayFile:
     """The reader for ``name`` by its extension; missing or unreadable files are CLI errors."""
     path = Path(name)
+    if path.is_dir():
+        raise CLIError(f"{role} file {name} is a directory, not a file")
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         known = ", ".join(READERS)
         raise CLIError(f"{role} file {name}: unknown file type {path.suffix!r}; use {known}")
-    if not path.is_file():
+    if not path.exists():
         raise CLIError(f"{role} file not found: {name}")
     try:
         return reader(path)
@@ -504,36 +605,76 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a loss over prediction files, chunk by chunk, and print the result."""
     entry = lookup(args.loss)
     params = _eval_params(entry, args.param)
-    y_true, y_pred = open_array(args.y_true, "y_true"), open_array(args.y_pred, "y_pred")
-    _check_rows(y_true, y_pred)
-    if args.reduction == "none" and not args.output:
-        raise CLIError("--reduction none writes one loss per sample: pass --output FILE.npy/.csv")
-    size = _chunk_rows(args.chunk_size, y_true, y_pred, _decomposable(entry, params))
-    loss = Loss(entry.name, **params)
-    progress = Progress(y_pred.rows, "eval", enabled=not args.no_progress)
-    accumulator, writer = Accumulator(), _Writer(args.output, y_pred.rows)
+    _check_output_options(args.reduction, args.output)
+    writer = _Writer(args.output, (Path(args.y_true), Path(args.y_pred)))
     try:
-        chunks = zip(y_true.chunks(size), y_pred.chunks(size), strict=True)
-        for start, (t, p) in zip(range(0, y_pred.rows, size), chunks, strict=False):
-            values = _eval_chunk(loss, t, p, args.dtype, start)
-            _check_chunk(values, len(p), size, y_pred.rows, args.reduction)
-            accumulator.add(values, _excluded(params, t, values))
-            writer.write(values)
-            progress.advance(len(p))
+        accumulator = _evaluate(args, entry, params, writer)
+        writer.commit()
     finally:
-        progress.close()
-        writer.close()
+        writer.discard()
     _print_result(args, entry, accumulator)
     return 0
 
 
+def _evaluate(
+    args: argparse.Namespace, entry: LossInfo, params: dict[str, Any], writer: _Writer
+) -> Accumulator:
+    """The loss over the files, a chunk of rows at a time (each chunk's values to ``writer``)."""
+    y_true, y_pred = open_array(args.y_true, "y_true"), open_array(args.y_pred, "y_pred")
+    _check_rows(y_true, y_pred)
+    size = _chunk_rows(args.chunk_size, y_true, y_pred, _decomposable(entry, params))
+    loss = Loss(entry.name, **params)
+    progress = Progress(y_pred.rows, "eval", enabled=not args.no_progress)
+    accumulator = Accumulator()
+    try:
+        chunks = zip(y_true.chunks(size), y_pred.chunks(size), strict=True)
+        for start, (t, p) in zip(range(0, y_pred.rows, size), chunks, strict=False):
+            _check_no_nan(start, (y_true, t), (y_pred, p))
+            values = _eval_chunk(loss, t, p, args.dtype, start)
+            _check_chunk(values, len(p), size, y_pred.rows, args.reduction)
+            accumulator.add(values, _excluded(params, t, values))
+            writer.write(values, y_pred.rows)
+            progress.advance(len(p))
+    finally:
+        progress.close()
+    return accumulator
+
+
+def _check_output_options(reduction: str, output: str | None) -> None:
+    if reduction == "none" and not output:
+        raise CLIError("--reduction none writes one loss per sample: pass --output FILE.npy/.csv")
+    if output and reduction != "none":
+        raise CLIError(
+            f"--output writes one loss per sample and needs --reduction none (got --reduction "
+            f"{reduction}, which prints one number)"
+        )
+
+
+def _check_no_nan(start: int, *chunks: tuple[ArrayFile, np.ndarray]) -> None:
+    """A NaN in an input is named by its file and row (and line, for CSV)."""
+    for file, values in chunks:
+        if values.dtype.kind != "f":
+            continue
+        rows = np.isnan(values.reshape(len(values), -1)).any(axis=1)
+        if rows.any():
+            index = int(np.argmax(rows))
+            raise CLIError(f"{file.where(start + index, index)}: NaN; every value must be a number")
+
+
 def _eval_params(entry: LossInfo, items: Sequence[str]) -> dict[str, Any]:
     try:
-        params = _compare.parse_params(items, "--param")
+        params = _compare.parse_params(items, "--param", entry.function)
         Loss(entry.name, **params)
     except (_compare.CompareError, TypeError, ValueError) as error:
-        raise CLIError(str(error).strip("'\"")) from None
+        raise CLIError(_unquoted(str(error))) from None
     return params
+
+
+def _unquoted(message: str) -> str:
+    """``message`` without the quotes a ``KeyError``'s text comes in."""
+    if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
+        return message[1:-1]
+    return message
 
 
 def _check_rows(y_true: ArrayFile, y_pred: ArrayFile) -> None:
@@ -598,34 +739,113 @@ def _excluded(params: dict[str, Any], y_true: np.ndarray, values: np.ndarray) ->
 
 
 class _Writer:
-    """Streams ``reduction="none"`` values to ``.npy`` (memory-mapped) or ``.csv``."""
+    """Streams ``reduction="none"`` values to ``.npy`` (memory-mapped) or ``.csv``.
 
-    def __init__(self, output: str | None, rows: int) -> None:
+    The values go to a temporary file in the output's directory, created before anything is
+    computed (so an unwritable directory is reported first), renamed over the output only once
+    every value is written: the output is never half-written, and never one of the inputs.
+    """
+
+    def __init__(self, output: str | None, inputs: Sequence[Path]) -> None:
         self.path = Path(output) if output else None
-        self.rows, self.offset = rows, 0
+        self.offset = 0
         self.target: Any = None
-        if self.path is not None and self.path.suffix.lower() not in (".npy", ".csv"):
-            raise CLIError(f"--output must end in .npy or .csv; got {self.path}")
+        self.temporary: Path | None = None
+        if self.path is not None:
+            self.temporary = _temporary_output(self.path, inputs)
 
-    def write(self, values: np.ndarray) -> None:
-        if self.path is None:
+    @property
+    def csv(self) -> bool:
+        return self.path is not None and self.path.suffix.lower() == ".csv"
+
+    def write(self, values: np.ndarray, rows: int) -> None:
+        """Write the next ``len(values)`` of ``rows`` values."""
+        if self.temporary is None:
             return
-        if self.path.suffix.lower() == ".csv":
-            mode = "a" if self.offset else "w"
-            with open(self.path, mode, encoding="utf-8") as handle:
-                np.savetxt(handle, values.reshape(len(values), -1), delimiter=",", fmt="%.17g")
+        if self.csv:
+            if self.target is None:
+                self.target = open(self.temporary, "w", encoding="utf-8")  # noqa: SIM115
+            np.savetxt(self.target, values.reshape(len(values), -1), delimiter=",", fmt="%.17g")
         else:
             if self.target is None:
-                shape = (self.rows, *values.shape[1:])
+                shape = (rows, *values.shape[1:])
                 self.target = np.lib.format.open_memmap(
-                    self.path, mode="w+", dtype=values.dtype, shape=shape
+                    self.temporary, mode="w+", dtype=values.dtype, shape=shape
                 )
             self.target[self.offset : self.offset + len(values)] = values
         self.offset += len(values)
 
-    def close(self) -> None:
-        if self.target is not None:
+    def commit(self) -> None:
+        """Close the temporary file and rename it to the output."""
+        if self.temporary is None or self.path is None:
+            return
+        self._close()
+        try:
+            os.replace(self.temporary, self.path)
+        except OSError as error:
+            message = error.strerror or error
+            raise CLIError(f"cannot write --output {self.path}: {message}") from None
+        self.temporary = None
+
+    def discard(self) -> None:
+        """Remove the temporary file if it was not committed."""
+        self._close()
+        if self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
+            self.temporary = None
+
+    def _close(self) -> None:
+        if self.target is None:
+            return
+        if self.csv:
+            self.target.close()
+        else:
             self.target.flush()
+            del self.target
+        self.target = None
+
+
+def _temporary_output(path: Path, inputs: Sequence[Path]) -> Path:
+    """An empty temporary file next to ``path``, with the permissions a new file gets; errors
+    for an output that is not ``.npy``/``.csv``, is a directory, is one of the inputs or cannot
+    be written."""
+    if path.is_dir():
+        raise CLIError(f"--output {path} is a directory; name a .npy or .csv file")
+    if path.suffix.lower() not in (".npy", ".csv"):
+        raise CLIError(f"--output must end in .npy or .csv; got {path}")
+    for source in inputs:
+        if _same_file(path, source):
+            raise CLIError(
+                f"--output {path} is the input file {source}; write the losses to another file"
+            )
+    directory = path.parent
+    if not directory.is_dir():
+        raise CLIError(f"--output {path}: directory {directory} does not exist")
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=directory)
+    except OSError as error:
+        raise CLIError(
+            f"--output {path}: cannot write in {directory}: {error.strerror or error}"
+        ) from None
+    os.close(handle)
+    os.chmod(name, _new_file_mode(path))
+    return Path(name)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _new_file_mode(path: Path) -> int:
+    """The permissions of ``path`` if it exists, else those of a new file (``0o666 & ~umask``)."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _print_result(args: argparse.Namespace, entry: LossInfo, accumulator: Accumulator) -> None:
@@ -668,6 +888,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         backend, data, _ = _compare.prepare(config)
     except _compare.CompareError as error:
         raise CLIError(str(error)) from None
+    directory = writable_directory(args.report, "--report") if args.report else None
     print(f"{data.summary()}; {config.model} on {backend}, {config.epochs} epochs", flush=True)
     progress = Progress(_compare.total_steps(config), "compare", enabled=not args.no_progress)
     try:
@@ -675,9 +896,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(_compare.format_table(result))
-    if args.report:
+    if directory is not None:
         try:
-            index = _compare.write_report(result, args.report)
+            what = f"the report in {directory}"
+            index = written(what, lambda: _compare.write_report(result, directory))
         except _compare.CompareError as error:
             raise CLIError(str(error), code=1) from None
         print(f"HTML report: {index}")
