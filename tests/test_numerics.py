@@ -6,6 +6,7 @@ The grid holds what breaks naive implementations: logits up to ±1e4, probabilit
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -64,7 +65,7 @@ def _check_value_and_grad(backend, dtype, loss, x, expected, expected_grad):
     assert type(out) is type(native) or backend.name == "numpy"
     _assert_close(out, expected, backend, dtype)
     if backend.grad is not None:
-        grad = backend.grad(lambda t: backend_sum(loss(t)), native)
+        grad = backend.grad(lambda t, loss=loss: backend_sum(loss(t)), native)
         _assert_close(grad, expected_grad, backend, dtype)
 
 
@@ -273,6 +274,29 @@ def test_half_inputs_compute_in_float32(backend, half):
         np.testing.assert_allclose(backend.to_numpy(grad), expected_grad, rtol=2e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("half", ["bfloat16", "float16"])
+def test_numpy_half_arrays_compute_in_float32(half):
+    dtype = pytest.importorskip("ml_dtypes").bfloat16 if half == "bfloat16" else np.float16
+    rng = np.random.default_rng(1)
+    z = rng.normal(scale=3.0, size=(5, 4)).astype(dtype)
+    labels = rng.integers(0, 4, size=5)
+    z64 = z.astype(np.float64)  # the half-rounded values, exactly
+    out = lk.sparse_categorical_crossentropy(labels, z, from_logits=True, reduction="none")
+    assert out.dtype == np.float32
+    expected = ref.cce_logits(ref.one_hot(labels, 4), z64)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+    probs = np.exp(z64) / np.exp(z64).sum(-1, keepdims=True)
+    rounded = probs.astype(dtype)  # rows off 1 by the half rounding, within the tolerance
+    cce = lk.categorical_crossentropy(ref.one_hot(labels, 4).astype(dtype), rounded)
+    assert cce.dtype == np.float32
+    picked = rounded.astype(np.float64)[np.arange(5), labels]
+    np.testing.assert_allclose(cce, -np.log(picked).mean(), rtol=1e-6)
+    targets = (z64 > 0).astype(dtype)
+    bce = lk.binary_crossentropy(targets, z, from_logits=True)
+    expected_bce = ref.bce_logits(targets.astype(np.float64), z64).mean()
+    np.testing.assert_allclose(bce, expected_bce, rtol=1e-6)
+
+
 def test_result_is_the_input_array_type_and_dtype(backend, dtype):
     y = backend.array(np.array([0.0, 1.0]), dtype)
     p = backend.array(np.array([0.25, 0.5]), dtype)
@@ -299,3 +323,183 @@ def test_bce_logit_gradients_are_relatively_exact_in_the_tails(autodiff_backend)
         b.array(y, "float32"), b.array(z, "float32"), from_logits=True, reduction="none"
     )
     np.testing.assert_allclose(b.to_numpy(value), ref.bce_logits(y, z), rtol=1e-5, atol=0)
+
+
+# ---------------------------------------------------------------------- mpmath references
+def _mp_log_softmax(row: np.ndarray) -> list:
+    """log softmax of a float64 row at 40 digits (a list of mpf)."""
+    with mpmath.workdps(40):
+        z = [mpmath.mpf(float(v)) for v in row]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z))
+        return [v - lse for v in z]
+
+
+def _mp(values: list, f) -> np.ndarray:
+    with mpmath.workdps(40):
+        return np.array([float(f(v)) for v in values])
+
+
+CONFIDENT_ROWS = np.array(
+    [
+        [30.0, 17.0, 0.0, -30.0],
+        [12.0, -3.0, -3.0, 0.0],
+        [8.0, 8.0, -10.0, 2.0],
+        [1e4, 1e4 - 16.0, 0.0, -1e4],
+        [30.0, 17.0, 0.0, -30.0],
+        [-50.0, -30.0, -40.0, -60.0],
+    ]
+)
+CONFIDENT_LABELS = np.array([0, 0, 0, 0, 1, 3])
+
+
+def _confident_log_probabilities(dtype: str) -> list:
+    rows = _as_computed(CONFIDENT_ROWS, dtype)
+    return [_mp_log_softmax(row) for row in rows]
+
+
+def test_crossentropy_from_logits_is_exact_when_the_loss_is_small(backend, dtype):
+    log_p = _confident_log_probabilities(dtype)
+    picked = [lp[k] for lp, k in zip(log_p, CONFIDENT_LABELS, strict=True)]
+    expected = _mp(picked, lambda v: -v)
+    hot = np.eye(4)[CONFIDENT_LABELS]
+    with mpmath.workdps(40):
+        grad = np.array([[float(mpmath.exp(v)) for v in lp] for lp in log_p]) - hot
+    labels = backend.array(CONFIDENT_LABELS)
+    targets = backend.array(hot, dtype)
+    for loss in (
+        lambda t: lk.sparse_categorical_crossentropy(labels, t, from_logits=True, reduction="none"),
+        lambda t: lk.categorical_crossentropy(targets, t, from_logits=True, reduction="none"),
+    ):
+        native = backend.array(CONFIDENT_ROWS, dtype)
+        close = tolerance(dtype)
+        np.testing.assert_allclose(backend.to_numpy(loss(native)), expected, **close)
+        if backend.grad is not None:
+            got = backend.to_numpy(backend.grad(lambda t, loss=loss: backend_sum(loss(t)), native))
+            np.testing.assert_allclose(got, grad, **tolerance(dtype))
+        if backend.name in ("numpy", "array_api_strict", "jax"):
+            got = backend.to_numpy(loss(backend.array(CONFIDENT_ROWS, dtype)))
+            np.testing.assert_allclose(got, expected, rtol=2e-6 if dtype == "float32" else 1e-13)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "of_log_p"),
+    [
+        ("generalized_crossentropy", {"q": 0.7}, lambda v: -mpmath.expm1(0.7 * v) / 0.7),
+        ("poly_loss", {"epsilon": 1.0}, lambda v: -v - mpmath.expm1(v)),
+        (
+            "taylor_crossentropy",
+            {"order": 2},
+            lambda v: -mpmath.expm1(v) + mpmath.expm1(v) ** 2 / 2,
+        ),
+        ("categorical_focal_crossentropy", {"gamma": 2.0}, lambda v: mpmath.expm1(v) ** 2 * -v),
+        ("bi_tempered_logistic", {"t1": 1.0, "t2": 1.0}, lambda v: -v),
+        ("kl_divergence", {}, lambda v: -v),
+    ],
+)
+def test_crossentropy_derived_losses_are_exact_for_confident_logits(
+    backend, dtype, name, kwargs, of_log_p
+):
+    log_p = _confident_log_probabilities(dtype)
+    picked = [lp[k] for lp, k in zip(log_p, CONFIDENT_LABELS, strict=True)]
+    expected = _mp(picked, of_log_p)
+    if name != "bi_tempered_logistic":
+        kwargs = {**kwargs, "from_logits": True}
+    loss = lk.get(name)(
+        backend.array(np.eye(4)[CONFIDENT_LABELS], dtype),
+        backend.array(CONFIDENT_ROWS, dtype),
+        reduction="none",
+        **kwargs,
+    )
+    np.testing.assert_allclose(backend.to_numpy(loss), expected, **tolerance(dtype))
+
+
+def test_label_smoothed_crossentropy_is_exact_for_confident_logits(backend, dtype):
+    log_p = _confident_log_probabilities(dtype)
+    with mpmath.workdps(40):
+        expected = np.array(
+            [
+                float(-0.9 * lp[k] - 0.1 * mpmath.fsum(lp) / 4)
+                for lp, k in zip(log_p, CONFIDENT_LABELS, strict=True)
+            ]
+        )
+    loss = lk.sparse_categorical_crossentropy(
+        backend.array(CONFIDENT_LABELS),
+        backend.array(CONFIDENT_ROWS, dtype),
+        from_logits=True,
+        label_smoothing=0.1,
+        reduction="none",
+    )
+    np.testing.assert_allclose(backend.to_numpy(loss), expected, **tolerance(dtype))
+
+
+def test_crossentropy_of_a_plus_inf_logit_is_its_limit(backend, dtype):
+    logits = np.array([[np.inf, 1.0, 0.0], [np.inf, 1.0, 0.0], [np.inf, -np.inf, 0.0]])
+    labels = np.array([0, 1, 0])
+    hot = np.eye(3)[labels]
+    for loss in (
+        lambda t: lk.sparse_categorical_crossentropy(
+            backend.array(labels), t, from_logits=True, reduction="none"
+        ),
+        lambda t: lk.categorical_crossentropy(
+            backend.array(hot, dtype), t, from_logits=True, reduction="none"
+        ),
+    ):
+        native = backend.array(logits, dtype)
+        np.testing.assert_array_equal(backend.to_numpy(loss(native)), [0.0, np.inf, 0.0])
+        if backend.grad is not None:
+            finite = backend.array([1.0, 0.0, 1.0], dtype)
+            grad = backend.to_numpy(
+                backend.grad(lambda t, loss=loss, w=finite: backend_sum(loss(t) * w), native)
+            )
+            np.testing.assert_array_equal(grad[[0, 2]], np.zeros((2, 3)))
+
+
+BCE_SMALL_P = np.array([1e-7, 1e-5, 3e-3, 0.3, 0.5, 0.7, 1 - 2.0**-20])
+
+
+def test_bce_from_probabilities_uses_an_exact_log_of_one_minus_p(backend, dtype):
+    p = _as_computed(BCE_SMALL_P, dtype)
+    expected = _mp(list(p), lambda v: -mpmath.log(1 - mpmath.mpf(v)))
+    expected_grad = _mp(list(p), lambda v: 1 / (1 - mpmath.mpf(v)))
+    zeros = backend.array(np.zeros_like(p), dtype)
+    for loss in (
+        lambda t: lk.binary_crossentropy(zeros, t, reduction="none"),
+        lambda t: lk.binary_focal_crossentropy(zeros, t, gamma=0.0, reduction="none"),
+        lambda t: lk.asymmetric_loss(
+            zeros, t, gamma_neg=0.0, gamma_pos=0.0, clip=None, reduction="none"
+        ),
+    ):
+        _check_value_and_grad(backend, dtype, loss, BCE_SMALL_P, expected, expected_grad)
+
+
+SATURATED_LABELS = np.array([1.0, 0.0, 0.0, 1.0, 0.3])
+SATURATED_LOGITS = np.array([np.inf, -np.inf, np.inf, -np.inf, np.inf])
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("binary_crossentropy", {}),
+        ("binary_crossentropy", {"pos_weight": 2.0}),
+        ("binary_focal_crossentropy", {}),
+        ("binary_focal_crossentropy", {"alpha": 0.25, "gamma": 1.5}),
+        ("asymmetric_loss", {"clip": None}),
+        ("asymmetric_loss", {}),
+    ],
+)
+def test_infinite_logits_give_the_limit_and_a_finite_gradient(backend, dtype, name, kwargs):
+    y = backend.array(SATURATED_LABELS, dtype)
+    z = backend.array(SATURATED_LOGITS, dtype)
+
+    def loss(t):
+        return lk.get(name)(y, t, from_logits=True, reduction="none", **kwargs)
+
+    got = backend.to_numpy(loss(z))
+    np.testing.assert_array_equal(got[:2], [0.0, 0.0])
+    assert np.all(got[2:] > 1.0) and not np.any(np.isnan(got))
+    if name == "binary_crossentropy":
+        np.testing.assert_array_equal(got[2:], np.inf)
+    if backend.grad is not None:
+        keep = backend.array([1.0, 1.0, 0.0, 0.0, 0.0], dtype)
+        grad = backend.to_numpy(backend.grad(lambda t: backend_sum(loss(t) * keep), z))
+        np.testing.assert_array_equal(grad[:2], [0.0, 0.0])

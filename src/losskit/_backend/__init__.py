@@ -20,16 +20,19 @@ _BY_TYPE: dict[type, ArrayAPIBackend] = {}
 _BY_NAME: dict[str, ArrayAPIBackend] = {}
 
 
-def backend_of(x: Any) -> ArrayAPIBackend:
-    """The backend of ``x``: its framework, NumPy for lists/scalars, or the array-API fallback."""
+def backend_of(x: Any, name: str = "input") -> ArrayAPIBackend:
+    """The backend of ``x``: its framework, NumPy for lists/scalars, or the array-API fallback.
+
+    ``name`` (the argument ``x`` was passed as) is only read by the error for an unusable type.
+    """
     kind = type(x)
     backend = _BY_TYPE.get(kind)
     if backend is None:
-        backend = _BY_TYPE[kind] = _detect(x)
+        backend = _BY_TYPE[kind] = _detect(x, name)
     return backend
 
 
-def _detect(x: Any) -> ArrayAPIBackend:
+def _detect(x: Any, name: str) -> ArrayAPIBackend:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(x, torch.Tensor):
         return _named("torch")
@@ -44,8 +47,8 @@ def _detect(x: Any) -> ArrayAPIBackend:
     if hasattr(x, "__array_namespace__"):
         return _generic(x.__array_namespace__())
     raise TypeError(
-        f"losskit cannot compute with an input of type {type(x).__name__}: expected a NumPy, "
-        "PyTorch, JAX or TensorFlow array, an array-API array, a list or a scalar"
+        f"{name} must be a NumPy, PyTorch, JAX or TensorFlow array, an array-API array, a list "
+        f"or a number; got {type(x).__name__}"
     )
 
 

@@ -48,7 +48,7 @@ class ArrayAPIBackend:
         if self.owns(x):
             return x
         device = getattr(like, "device", None) if self.owns(like) else None
-        return self.xp.asarray(_to_numpy(x), device=device)
+        return self.xp.asarray(_to_numpy(x, name), device=device)
 
     def is_tracing(self, x: Any) -> bool:
         """Whether ``x`` is a symbolic value being traced (value checks must be skipped)."""
@@ -156,8 +156,39 @@ class ArrayAPIBackend:
             out = _squeeze(xp, out, axis, x.ndim)
         return out
 
+    def log_softmax_parts(self, x: Any, axis: int = -1) -> tuple[Any, Any]:
+        """``(d, r)`` with ``log_softmax(x) = d - r`` along ``axis``, both exact: ``d = x - max``
+        (0 at every maximum, an infinite one included) and ``r = log1p(s) ≥ 0`` with
+        ``s = Σ (exp(d) - [d is a maximum]) + (number of maxima - 1)``: each maximum's term is
+        exactly 0 but keeps the derivative of ``exp``, so autodiff gives ``∂r/∂x = softmax(x)``.
+
+        ``d ≤ 0`` and ``-r ≤ 0`` add without cancellation, and ``log1p(s)`` keeps the relative
+        accuracy of a small loss that ``log(Σ exp(d))`` (a sum rounded near 1) loses.
+        """
+        xp = self.xp
+        m = self.stop_gradient(xp.max(x, axis=axis, keepdims=True))
+        top = x == m
+        d = x - m
+        d = xp.where(top & xp.isinf(m), xp.zeros_like(d), d)  # +inf maxima: inf - inf -> 0
+        hot = xp.astype(top, x.dtype)
+        ties = xp.sum(hot, axis=axis, keepdims=True) - 1.0
+        return d, xp.log1p(xp.sum(xp.exp(d) - hot, axis=axis, keepdims=True) + ties)
+
+    def masked_log_softmax(self, x: Any, keep: Any, axis: int = -1) -> Any:
+        """``log_softmax`` over the entries ``keep`` selects (-inf at the others, which get zero
+        gradient), as ``d - r`` of :meth:`log_softmax_parts`: relatively exact for a small loss
+        at the largest kept entry. A row that keeps nothing gives finite values (to be masked)."""
+        xp = self.xp
+        if self.shape(x)[axis] == 0:  # an empty axis (an empty batch): nothing to normalise
+            return x
+        d, r = self.log_softmax_parts(xp.where(keep, x, xp.full_like(x, -math.inf)), axis)
+        return d - r
+
     def log_softmax(self, x: Any, axis: int = -1) -> Any:
-        return x - self.logsumexp(x, axis=axis, keepdims=True)
+        """``x - logsumexp(x)`` as ``d - log1p(s)`` (:meth:`log_softmax_parts`): relatively exact
+        for the top class too."""
+        d, r = self.log_softmax_parts(x, axis)
+        return d - r
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         return self.xp.exp(self.log_softmax(x, axis=axis))
@@ -208,12 +239,24 @@ class ArrayAPIBackend:
         xp = self.xp
         return xp.maximum(xp.log(xp.maximum(p, PROB_FLOOR)), LOG_FLOOR)
 
+    def clamped_log1m(self, p: Any) -> Any:
+        """``max(log(1 - p), -100)`` with slope ``-1 / max(1 - p, 1e-12)``: ``log1p(-p)`` below
+        ½ (``1 - p`` would round away a small ``p``), :meth:`clamped_log` of ``1 - p`` from ½ on,
+        where ``1 - p`` is exact. Each branch sees only its own inputs (``where``-safe gradients).
+        """
+        xp = self.xp
+        low = p < 0.5
+        near = xp.log1p(-xp.where(low, p, xp.zeros_like(p)))
+        far = self.clamped_log(1.0 - xp.where(low, xp.full_like(p, 0.5), p))
+        return xp.where(low, near, far)
+
     def binary_crossentropy_probs(self, y: Any, p: Any, pos_weight: Any = None) -> Any:
-        """Elementwise ``-(w₊ y log p + (1 - y) log(1 - p))`` with clamped logs."""
+        """Elementwise ``-(w₊ y log p + (1 - y) log(1 - p))`` with clamped logs (the second as
+        :meth:`clamped_log1m`, exact for small ``p``)."""
         positive = y * self.clamped_log(p)
         if pos_weight is not None:
             positive = positive * pos_weight
-        return -(positive + (1.0 - y) * self.clamped_log(1.0 - p))
+        return -(positive + (1.0 - y) * self.clamped_log1m(p))
 
     def binary_crossentropy_logits(
         self, y: Any, z: Any, pos_weight: Any = None, reduction: str = "none"
@@ -230,23 +273,31 @@ class ArrayAPIBackend:
             # |z| as sign(z)·z: sign has derivative 0 everywhere, whereas frameworks disagree on
             # the derivative of abs at 0 (JAX: 1), which would break the gradient there.
             sign = xp.sign(z)
-            loss = (0.5 * sign + 0.5 - y) * z + self.softplus(-sign * z)
-        else:
-            loss = pos_weight * y * self.softplus(-z) + (1.0 - y) * self.softplus(z)
+            step = 0.5 * sign + 0.5 - y
+            # 0·(±inf) = 0: a logit saturated on the label's side costs nothing
+            loss = step * xp.where(step == 0, xp.zeros_like(z), z) + self.softplus(-sign * z)
+        else:  # each softplus sees a 0 logit where its factor is 0 (0·softplus(±inf) = 0)
+            zero = xp.zeros_like(z)
+            positive = pos_weight * y * self.softplus(-xp.where(y == 0, zero, z))
+            loss = positive + (1.0 - y) * self.softplus(xp.where(y == 1, zero, z))
         return self.reduce_all(loss, reduction)
 
     def sparse_crossentropy_logits(
         self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
     ) -> Any:
-        """``logsumexp(z) - (1-ε) z_y - ε mean(z)`` over the last axis; labels are valid indices."""
+        """``logsumexp(z) - (1-ε) z_y - ε mean(z)`` over the last axis; labels are valid indices.
+
+        Computed as ``r - (1-ε) d_y - ε mean(d)`` from :meth:`log_softmax_parts`: three
+        non-negative terms, so a small loss keeps its relative accuracy.
+        """
         xp = self.xp
-        lse = self.logsumexp(logits, axis=-1)
-        picked = self.take_along_axis(logits, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
+        d, r = self.log_softmax_parts(logits, axis=-1)
+        picked = self.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
         if label_smoothing == 0.0:
-            loss = lse - picked
+            loss = r[..., 0] - picked
         else:
-            smooth = label_smoothing * xp.mean(logits, axis=-1)
-            loss = lse - (1.0 - label_smoothing) * picked - smooth
+            smooth = label_smoothing * xp.mean(d, axis=-1)
+            loss = r[..., 0] - (1.0 - label_smoothing) * picked - smooth
         return self.reduce_all(loss, reduction)
 
     def squared_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
@@ -331,13 +382,27 @@ def _squeeze(xp: Any, x: Any, axis: int | None, ndim: int) -> Any:
     return xp.squeeze(x, axis=axis % ndim)
 
 
-def _to_numpy(x: Any) -> Any:
-    """Bring a foreign array (or a list/scalar) to host NumPy, detached from any autodiff graph."""
+def _to_numpy(x: Any, name: str = "input") -> Any:
+    """Bring a foreign array (or a list/scalar) to host NumPy, detached from any autodiff graph.
+
+    What NumPy cannot make a numeric array of (None, a ragged list, strings) is refused with an
+    error naming the argument."""
     if hasattr(x, "detach"):  # torch
         return x.detach().cpu().numpy()
     if hasattr(x, "numpy") and callable(x.numpy):  # tensorflow
         return x.numpy()
-    return np.asarray(x)
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{name} must be an array or a nested list of numbers with one rectangular shape; "
+            f"NumPy cannot convert it ({error})"
+        ) from None
+    if array.dtype.kind in "OSUMm":
+        raise TypeError(
+            f"{name} must hold numbers; got {type(x).__name__} that converts to dtype {array.dtype}"
+        )
+    return array
 
 
 # Cody (1969) coefficients of erf on |x| <= 0.46875 (A/B), erfc on (0.46875, 4] (C/D) and on

@@ -68,6 +68,11 @@ class JaxBackend(ArrayAPIBackend):
         super().__init__(jnp)
         self.index_dtype = jnp.int32  # int64 exists only with jax_enable_x64
         self._log_cosh = _with_tanh_slope(super().log_cosh)
+        # the exact softmax forms are a dozen small operations: compiled once, as jax.nn's are
+        self._log_softmax = jax.jit(super().log_softmax, static_argnums=1)
+        self._sparse_crossentropy = jax.jit(
+            super().sparse_crossentropy_logits, static_argnums=(2, 3)
+        )
 
     def owns(self, x: Any) -> bool:
         return isinstance(x, jax.Array)
@@ -75,7 +80,7 @@ class JaxBackend(ArrayAPIBackend):
     def asarray(self, x: Any, like: Any, name: str = "input") -> Any:
         if isinstance(x, jax.Array):
             return x
-        return jnp.asarray(_to_numpy(x))
+        return jnp.asarray(_to_numpy(x, name))
 
     def is_tracing(self, x: Any) -> bool:
         return isinstance(x, jax.core.Tracer)
@@ -90,7 +95,12 @@ class JaxBackend(ArrayAPIBackend):
         return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
 
     def log_softmax(self, x: Any, axis: int = -1) -> Any:
-        return jax.nn.log_softmax(x, axis=axis)
+        return self._log_softmax(x, axis)
+
+    def sparse_crossentropy_logits(
+        self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
+    ) -> Any:
+        return self._sparse_crossentropy(labels, logits, label_smoothing, reduction)
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         return jax.nn.softmax(x, axis=axis)

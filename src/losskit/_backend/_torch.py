@@ -98,7 +98,8 @@ class _BinaryCrossentropyLogits(torch.autograd.Function):
         negative_abs = torch.abs(z).neg_()
         ctx.save_for_backward(sign, coefficient, negative_abs)
         ctx.scale = 1.0 / z.numel() if reduction == "mean" else 1.0
-        loss = (coefficient * z).add_(F.softplus(negative_abs))
+        # 0·(±inf) = 0: a logit saturated on the label's side costs nothing
+        loss = (coefficient * z).masked_fill_(coefficient == 0, 0.0).add_(F.softplus(negative_abs))
         if reduction == "none":
             return loss
         return loss.sum() * ctx.scale
@@ -229,7 +230,9 @@ class TorchBackend(ArrayAPIBackend):
                     "y_pred's device (losskit does not copy tensors between devices)"
                 )
             return x.to(device)
-        array = _to_numpy(x)
+        array = _to_numpy(x, name)
+        if array.dtype.kind == "V":  # ml_dtypes' bfloat16/float8: torch reads float32 instead
+            array = array.astype("float32")
         if not array.flags.writeable:  # e.g. a JAX array's host view: torch wants its own copy
             array = array.copy()
         return torch.as_tensor(array, device=like.device)
@@ -263,7 +266,20 @@ class TorchBackend(ArrayAPIBackend):
         return torch.logsumexp(x, dim=dims, keepdim=keepdims)
 
     def log_softmax(self, x: Any, axis: int = -1) -> Any:
-        return F.log_softmax(x, dim=axis)
+        if self._traced(x) or x.numel() == 0:  # traced: the generic exact form
+            return super().log_softmax(x, axis)
+        out = _torch_fused.log_softmax(x, axis)
+        if self._nan_from_kernel(x, out):  # a +inf logit: inf - inf
+            return super().log_softmax(x, axis)
+        return out
+
+    def _nan_from_kernel(self, x: Any, out: Any) -> bool:
+        """Whether a softmax kernel's ``out`` holds a NaN (its ``max`` subtraction makes one of
+        a +inf logit, which the generic exact form takes to its limit): one reduction and a host
+        read, so on the CPU and untraced only; elsewhere the kernel's NaN stays."""
+        if x.device.type != "cpu" or out.numel() == 0:
+            return False
+        return bool(torch.isnan(torch.sum(out))) and not bool(torch.isnan(x).any())
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         return F.softmax(x, dim=axis)
@@ -349,13 +365,12 @@ class TorchBackend(ArrayAPIBackend):
     def sparse_crossentropy_logits(
         self, labels: Any, logits: Any, label_smoothing: float, reduction: str = "none"
     ) -> Any:
-        if logits.numel() == 0:
+        if logits.numel() == 0 or self._traced(logits, labels):
             return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
-        if logits.ndim > 2:
-            logits = torch.movedim(logits, -1, 1)
-        return F.cross_entropy(
-            logits, labels.long(), reduction=reduction, label_smoothing=label_smoothing
-        )
+        loss = _torch_fused.sparse_crossentropy(logits, labels, label_smoothing, reduction)
+        if self._nan_from_kernel(logits, loss):  # a +inf logit: inf - inf
+            return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
+        return loss
 
     def erf(self, x: Any) -> Any:
         return torch.special.erf(x)
