@@ -120,7 +120,7 @@ def test_mean_denominator_counts_what_the_contract_counts():
     )
     assert float(count) == 3.0
     # per_image=False: one value for the batch
-    assert float(lkd.mean_denominator("dice", y, r.random((4, 5, 5, 3)))) == 1.0
+    assert float(lkd.mean_denominator("dice", y, r.dirichlet(np.ones(3), (4, 5, 5)))) == 1.0
 
 
 def test_mean_denominator_of_a_custom_loss():

@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 import losskit as lk
 import reference as ref
+from cases import FACTORIES, case
 from conftest import get_backend, tolerance
 
 REDUCTIONS = ["mean", "sum", "none", "sum_over_batch_size"]
@@ -64,6 +65,48 @@ def test_prefix_rule_wins_over_broadcasting(backend):
     np.testing.assert_allclose(backend.to_numpy(got), np.sum(z[0] ** 2), rtol=1e-12)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_keras_style_column_weights_weight_samples(backend, reduction):
+    """(N, 1) weights and masks on an (N,) loss weight its samples, as in Keras (broadcasting
+    would make an (N, N) table); (N, T, 1) on (N, T) likewise."""
+    logits = RNG.normal(size=(4, 5)) * 2
+    labels = np.array([0, 3, 4, 1])
+    per_sample = -ref.log_softmax(logits, axis=-1)[np.arange(4), labels]
+    w = np.array([0.5, 2.0, 0.0, 1.5])
+    keep = np.array([True, True, True, False])
+    got = lk.sparse_categorical_crossentropy(
+        backend.array(labels),
+        backend.array(logits),
+        from_logits=True,
+        sample_weight=backend.array(w[:, None]),
+        mask=backend.array(keep[:, None]),
+        reduction=reduction,
+    )
+    expected = ref.reduce(per_sample, reduction, weight=w, valid=keep)
+    np.testing.assert_allclose(backend.to_numpy(got), expected, rtol=1e-12)
+    sequences = lk.sparse_categorical_crossentropy(
+        backend.array(np.stack([labels, labels[::-1]])),
+        backend.array(np.stack([logits, logits[::-1]])),
+        from_logits=True,
+        sample_weight=backend.array(np.stack([w, w[::-1]])[..., None]),
+        reduction=reduction,
+    )
+    twice = ref.reduce(np.stack([per_sample, per_sample[::-1]]), reduction, np.stack([w, w[::-1]]))
+    np.testing.assert_allclose(backend.to_numpy(sequences), twice, rtol=1e-12)
+
+
+def test_column_weights_of_another_width_are_refused():
+    logits, labels = RNG.normal(size=(4, 5)), np.array([0, 3, 4, 1])
+    with pytest.raises(ValueError, match=r"sample_weight of shape \(4, 2\) does not fit"):
+        lk.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True, sample_weight=np.ones((4, 2))
+        )
+    with pytest.raises(ValueError, match=r"mask of shape \(4, 1, 1\) does not fit"):
+        lk.sparse_categorical_crossentropy(
+            labels, logits, from_logits=True, mask=np.ones((4, 1, 1), bool)
+        )
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none", "sum_over_batch_size"])
 def test_ignore_index_with_class_weight(backend, dtype, reduction):
     logits = RNG.normal(size=(2, 4, 3)) * 2  # (N, C=4 on axis 1, d=3)
@@ -111,6 +154,37 @@ def test_empty_batch_is_zero(backend, dtype):
             backend.array(empty, dtype), backend.array(empty, dtype), reduction=reduction
         )
         assert backend.to_numpy(got) == 0.0
+
+
+def _empty_batch_case(name: str) -> tuple[list[np.ndarray], dict, tuple[int, ...]]:
+    """``cases``'s call of ``name`` with every per-example input cut to an empty batch."""
+    c = case(name)
+    inputs = [x if i in c.shared else x[:0] for i, x in enumerate(c.inputs)]
+    return inputs, c.params, c.differentiable
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_every_loss_gives_zero_on_an_empty_batch(backend, name):
+    inputs, params, differentiable = _empty_batch_case(name)
+    fn = lk.get(name)
+    full = np.shape(fn(*case(name).inputs, reduction="none", **case(name).params))
+    for reduction in ("mean", "sum", "sum_over_batch_size"):
+        arrays = [backend.array(x) for x in inputs]
+        assert backend.to_numpy(fn(*arrays, reduction=reduction, **params)).tolist() == 0.0
+        for i in differentiable if backend.grad is not None else ():
+
+            def f(t, i=i, arrays=arrays, reduction=reduction):
+                return fn(*arrays[:i], t, *arrays[i + 1 :], reduction=reduction, **params)
+
+            grad = backend.grad(f, arrays[i])
+            assert grad is not None, (name, i)
+            grad = backend.to_numpy(grad)
+            assert grad.shape == inputs[i].shape and np.all(grad == 0.0), (name, i)
+    unreduced = backend.to_numpy(
+        fn(*[backend.array(x) for x in inputs], reduction="none", **params)
+    )
+    assert unreduced.ndim == len(full) and np.all(unreduced == 0.0), (name, unreduced.shape)
+    assert unreduced.size == 0 or unreduced.ndim == 0, (name, unreduced.shape)
 
 
 def test_excluded_entries_never_reach_the_sum(backend):

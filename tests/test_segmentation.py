@@ -679,6 +679,87 @@ def test_all_masked_gives_zero_with_zero_gradient(autodiff_backend, name):
     np.testing.assert_array_equal(b.to_numpy(b.grad(f, b.array(x))), 0.0)
 
 
+EMPTY_POLICIES = ("ignore", "zero", "one", "keep")
+EMPTY_BATCH_CALLS = [
+    *[(name, "multiclass", True) for name in ALL],
+    *[(name, "multiclass", False) for name in ALL],
+    *[(name, "multilabel", True) for name in ALL],
+    *[(name, "binary", False) for name in ALL],
+    ("lovasz_hinge", "binary", True),
+    ("lovasz_hinge", "binary", False),
+    ("lovasz_hinge", "multilabel", False),
+]
+
+
+def _empty_batch_call(name: str, mode: str, index_targets: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and predictions of an empty batch of 4×4 images (3 classes channels-last)."""
+    if mode == "binary":
+        return np.zeros((0, 4, 4)), np.full((0, 4, 4), 0.5 if name != "lovasz_hinge" else 0.3)
+    y = np.zeros((0, 4, 4), dtype=int) if index_targets else np.zeros((0, 4, 4, 3))
+    return y, np.full((0, 4, 4, 3), 1 / 3)
+
+
+@pytest.mark.parametrize(("name", "mode", "per_image"), EMPTY_BATCH_CALLS)
+def test_empty_batch_gives_zero_with_finite_gradient(backend, name, mode, per_image):
+    fn = {**ALL, "lovasz_hinge": lk.lovasz_hinge}[name]
+    y, p = _empty_batch_call(name, mode, mode == "multiclass")
+    policies = [{}] if name.startswith("lovasz") else [{"empty": e} for e in EMPTY_POLICIES]
+    for options in policies:
+        kw = {"mode": mode, "per_image": per_image, **options}
+        for reduction in ("mean", "sum", "sum_over_batch_size"):
+
+            def f(t, kw=kw, reduction=reduction):
+                return fn(backend.array(y), t, reduction=reduction, **kw)
+
+            assert backend.to_numpy(f(backend.array(p))).tolist() == 0.0, (kw, reduction)
+            if backend.grad is not None:
+                grad = backend.grad(f, backend.array(p))
+                assert grad is not None and backend.to_numpy(grad).shape == p.shape
+        unreduced = backend.to_numpy(fn(backend.array(y), backend.array(p), reduction="none", **kw))
+        assert unreduced.shape == ((0,) if per_image else ()), kw
+        assert np.all(unreduced == 0.0)
+
+
+def test_empty_batch_of_the_issue_and_with_weights_and_masks():
+    y, p = np.zeros((0, 4, 4), int), np.full((0, 4, 4, 3), 1 / 3)
+    assert float(lk.dice(y, p)) == 0.0
+    kw = {"per_image": True, "class_weight": [1.0, 2.0, 0.0], "ignore_index": 255}
+    for fn in ALL.values():
+        weighted = fn(y, p, sample_weight=np.zeros(0), mask=np.zeros((0, 4, 4), bool), **kw)
+        assert float(weighted) == 0.0
+        assert float(fn(y, p, normalizer=4.0, **kw)) == 0.0
+
+
+def test_empty_batch_with_unknown_batch_size_under_tf_function():
+    tf = pytest.importorskip("tensorflow")
+    get_backend("tensorflow")
+    spec = tf.TensorSpec([None, H, W, C], tf.float64)
+    label_spec = tf.TensorSpec([None, H, W], tf.int64)
+
+    @tf.function(input_signature=[label_spec, spec])
+    def losses(y, z):
+        kw = {"from_logits": True, "empty": "one"}
+        return tf.stack(
+            [
+                lk.dice(y, z, **kw),
+                lk.generalized_dice(y, z, **kw),
+                lk.lovasz_softmax(y, z, from_logits=True, classes="all"),
+            ]
+        )
+
+    empty = losses(tf.zeros((0, H, W), tf.int64), tf.zeros((0, H, W, C), tf.float64))
+    np.testing.assert_array_equal(empty.numpy(), 0.0)
+    z = np.moveaxis(LOGITS, 1, -1)
+    full = losses(tf.constant(LABELS), tf.constant(z)).numpy()
+    kw = {"from_logits": True, "empty": "one"}
+    eager = [
+        lk.dice(LABELS, z, **kw),
+        lk.generalized_dice(LABELS, z, **kw),
+        lk.lovasz_softmax(LABELS, z, from_logits=True, classes="all"),
+    ]
+    np.testing.assert_allclose(full, eager, rtol=1e-12)
+
+
 # ---------------------------------------------------------------------- validation
 def test_validation_errors():
     p = softmax(np.moveaxis(LOGITS, 1, -1), -1)
@@ -714,8 +795,8 @@ def test_validation_errors():
         lk.dice(LABELS, p, axis=0)
     with pytest.raises(ValueError, match="at least 2 classes"):
         lk.dice(LABELS[..., None] * 0, p[..., :1])
-    with pytest.raises(ValueError, match="y_pred is empty"):
-        lk.dice(np.zeros((0, 3), dtype=int), np.zeros((0, 3, 3)))
+    with pytest.raises(ValueError, match="empty axis after the batch axis"):
+        lk.dice(np.zeros((2, 0), dtype=int), np.zeros((2, 0, 3)))
     with pytest.raises(ValueError, match=r"y_true \(targets\) must lie in \[0, 1\]"):
         lk.dice(2.0 * BINARY, ref.sigmoid(BINARY_LOGITS), mode="binary")
     with pytest.raises(ValueError, match="class_weight must have one entry per class"):
@@ -1026,3 +1107,40 @@ def test_kornia_lovasz():
         lambda t: kornia.lovasz_hinge_loss(t, y),
         zb,
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["dice", "jaccard", "tversky", "focal_tversky", "generalized_dice"]
+)
+@pytest.mark.parametrize("empty", ["zero", "one", "ignore", "keep"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_a_zero_class_weight_is_the_class_sliced_off(name, empty, per_image):
+    """Weight 0 removes a class everywhere: from the loss, from the volumes that set the
+    generalized Dice weights, and from deciding whether an image is empty."""
+    r = np.random.default_rng(3)
+    y = r.integers(0, 3, (3, 4, 4))
+    y[1] = 0  # an image holding only the class that is removed
+    logits = r.normal(size=(3, 3, 4, 4))
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    options = {"axis": 1, "per_image": per_image, "empty": empty}
+    loss = lk.get(name)
+    weighted = loss(y, p, class_weight=[0.0, 1.0, 1.0], **options)
+    onehot = np.moveaxis(np.eye(3)[y], -1, 1)[:, 1:]
+    sliced = loss(onehot, p[:, 1:], mode="multilabel", **options)
+    np.testing.assert_allclose(weighted, sliced, rtol=1e-12)
+
+
+def test_generalized_dice_zero_class_weight_matches_monai_without_background():
+    torch = pytest.importorskip("torch")
+    monai_losses = pytest.importorskip("monai.losses")
+    z = np.array([[[0.2, -1.0, 0.5, 1.5], [1.0, 0.3, -0.2, 0.1], [-0.5, 0.8, 0.0, -1.2]]])
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = np.array([[0, 1, 1, 1]])
+    got = lk.generalized_dice(
+        y, p, axis=1, per_image=True, empty="zero", smooth=1e-5, class_weight=[0.0, 1.0, 1.0]
+    )
+    anchor = monai_losses.GeneralizedDiceLoss(
+        include_background=False, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5
+    )(torch.tensor(p), torch.tensor(y[:, None]))
+    np.testing.assert_allclose(float(got), float(anchor), rtol=1e-10)
+    assert float(got) == pytest.approx(0.716308, abs=1e-6)

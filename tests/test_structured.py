@@ -799,7 +799,7 @@ def test_validation_errors():
         ),
         (
             TypeError,
-            "logit_lengths must hold integer lengths",
+            "logit_lengths must hold numbers",
             (labels, logits, lengths, np.array(["a"] * 4)),
             {},
         ),
@@ -823,7 +823,7 @@ def test_validation_errors():
         ),
         (
             TypeError,
-            "labels must hold integer class indices; got dtype",
+            "labels must hold numbers; got ndarray",
             (labels.astype(str), logits, lengths, frames),
             {},
         ),

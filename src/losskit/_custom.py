@@ -89,6 +89,7 @@ def _build(formula: Callable[..., Any], kind: str) -> Callable[..., Any]:
     extra, takes_xp = _formula_parameters(formula)
     accepts_any = any(p.kind == p.VAR_KEYWORD for p in extra)
     allowed = {p.name for p in extra if p.kind != p.VAR_KEYWORD}
+    flags = {p.name for p in extra if isinstance(p.default, bool)}  # boolean options: strict
 
     def wrapped(
         y_true: Any,
@@ -106,11 +107,13 @@ def _build(formula: Callable[..., Any], kind: str) -> Callable[..., Any]:
             raise TypeError(
                 f"{formula.__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}"
             )
+        for name in flags.intersection(params):
+            params[name] = _validate.check_bool(name, params[name])
         if kind == "elementwise" and axis != -1:
             raise TypeError(f"{formula.__name__}() is elementwise and takes no axis argument")
         check_reduction(reduction, normalizer)
         backend, y_pred, _ = _inputs.prediction(y_pred)
-        y_true = backend.asarray(y_true, y_pred)
+        y_true = backend.asarray(y_true, y_pred, "y_true")
         if backend.is_floating(y_true) or backend.is_bool(y_true):
             y_true = backend.astype(y_true, y_pred.dtype)
         if _validate.checking_values(backend, y_pred):

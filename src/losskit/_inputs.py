@@ -13,20 +13,21 @@ from . import _validate
 from ._backend import ArrayAPIBackend, backend_of
 
 
-def prediction(y_pred: Any) -> tuple[ArrayAPIBackend, Any, float]:
-    """``(backend, y_pred in the compute dtype, machine epsilon of the input dtype)``."""
-    backend = backend_of(y_pred)
-    y_pred = backend.asarray(y_pred, y_pred)
-    _validate.check_float_prediction(backend, y_pred)
+def prediction(y_pred: Any, name: str = "y_pred") -> tuple[ArrayAPIBackend, Any, float]:
+    """``(backend, y_pred in the compute dtype, machine epsilon of the input dtype)``; ``name``
+    is the argument's name in the loss's signature (``mean``, ``logits``...), for messages."""
+    backend = backend_of(y_pred, name)
+    y_pred = backend.asarray(y_pred, y_pred, name)
+    _validate.check_float_prediction(backend, y_pred, name)
     eps = backend.eps(y_pred.dtype)
     return backend, backend.astype(y_pred, backend.compute_dtype(y_pred)), eps
 
 
-def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
+def targets(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, name: str = "y_true") -> Any:
     """Float targets in ``y_pred``'s compute dtype."""
-    y_true = backend.asarray(y_true, y_pred, "y_true")
+    y_true = backend.asarray(y_true, y_pred, name)
     if not (backend.is_floating(y_true) or backend.is_integral(y_true) or backend.is_bool(y_true)):
-        raise TypeError(f"y_true must be a numeric array; got dtype {y_true.dtype}")
+        raise TypeError(f"{name} must be a numeric array; got dtype {y_true.dtype}")
     return backend.astype(y_true, y_pred.dtype)
 
 

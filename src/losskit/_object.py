@@ -8,6 +8,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import _validate
 from ._registry import get, info, name_of
 
 #: The per-call arguments of the reduction contract; they reach every term of a sum.
@@ -182,6 +183,8 @@ def _check_params(function: Callable[..., Any], params: Mapping[str, Any]) -> No
                 f"{getattr(function, '__name__', 'loss')}() has no parameter {key!r}{hint} "
                 f"(its parameters: {known})"
             )
+        if isinstance(accepted[key].default, bool):  # a boolean option: refused now, not later
+            _validate.check_bool(key, params[key])
 
 
 def _plain(value: Any) -> Any:

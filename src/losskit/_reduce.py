@@ -5,7 +5,8 @@ A loss computes its *unreduced* value ``ℓ`` (elementwise losses: the broadcast
 
 * weights ``w = sample_weight · class_weight[label] · valid`` where ``valid`` combines ``mask`` and
   the ``ignore_index`` positions; a weight whose shape is a prefix of ``ℓ``'s shape (``(N,)`` on
-  ``(N, T)``) is expanded on the right, any other must broadcast;
+  ``(N, T)``) is expanded on the right, one with an extra trailing axis of size 1 (Keras's
+  ``(N, 1)`` on ``(N,)``) loses that axis, any other must broadcast;
 * ``"mean"``: ``Σ w·ℓ / Σ w`` (``normalizer`` replaces the denominator);
   ``"sum"``: ``Σ w·ℓ``; ``"none"``: ``w·ℓ`` with excluded entries exactly 0;
   ``"sum_over_batch_size"``: ``Σ w·ℓ / count(valid)`` (Keras).
@@ -58,10 +59,22 @@ def check_reduction(reduction: Any, normalizer: Any) -> None:
             f"normalizer replaces the denominator of reduction='mean'; it cannot be used with "
             f"reduction={reduction!r}"
         )
-    if isinstance(normalizer, bool):
-        raise TypeError("normalizer must be a number or a scalar array; got a bool")
-    if isinstance(normalizer, int | float) and (math.isnan(normalizer) or normalizer < 0):
-        raise ValueError(f"normalizer must be a non-negative number; got {normalizer}")
+    _validate.check_normalizer(normalizer)
+
+
+def normalizer_argument(backend: ArrayAPIBackend, normalizer: Any, like: Any) -> Any:
+    """``normalizer`` ready to divide by: None or a Python number as it is; an array brought to
+    ``like``'s backend, numeric, and (when value checks run) non-negative."""
+    if normalizer is None or isinstance(normalizer, int | float):
+        return normalizer
+    value = backend.asarray(normalizer, like, "normalizer")
+    if not (backend.is_floating(value) or backend.is_integral(value)):
+        raise TypeError(
+            f"normalizer must be a non-negative number or a scalar array; got dtype {value.dtype}"
+        )
+    if _validate.checking_values(backend, value):
+        _validate.check_normalizer_value(backend, value)
+    return value
 
 
 def fused_reduction(
@@ -110,6 +123,7 @@ def reduce_loss(
     loss itself, already on the backend with ``loss``'s shape.
     """
     shape = backend.shape(loss)
+    normalizer = normalizer_argument(backend, normalizer, loss)
     checking = (sample_weight is not None or mask is not None) and _validate.checking_values(
         backend, loss
     )
@@ -212,8 +226,15 @@ def _static_size(shape: tuple[Any, ...]) -> int | None:
 
 
 def expand_to(backend: ArrayAPIBackend, x: Any, shape: tuple[Any, ...], name: str) -> Any:
-    """Expand a weight or mask to the unreduced shape: a prefix on the right, else broadcast."""
+    """Expand a weight or mask to the unreduced shape: a prefix on the right, else broadcast.
+
+    One trailing axis of size 1 beyond the loss's rank is dropped first, as Keras does: its
+    per-sample weights ``(N, 1)`` weight an ``(N,)`` loss (broadcasting would give ``(N, N)``).
+    """
     own = backend.shape(x)
+    if len(own) == len(shape) + 1 and own[-1] == 1:
+        x = backend.xp.squeeze(x, axis=-1)
+        own = own[:-1]
     if own == shape:
         return x
     if len(own) < len(shape) and tuple(shape[: len(own)]) == own:

@@ -4,38 +4,55 @@ Two kinds of check:
 
 * **structural** checks (shapes, dtypes, argument values known in Python) always run: they cost
   nothing on the device and work while tracing;
-* **value** checks (NaN, probabilities outside [0, 1], labels out of range, negative weights) read
-  array contents back to the host. They run eagerly by default, are skipped whenever an input is
-  being traced (``jax.jit``, ``torch.compile``, ``tf.function``, functorch transforms), and can be
-  switched off with :func:`set_validation` or the :func:`validation` context manager.
+* **value** checks (NaN, probabilities outside [0, 1], labels out of range, negative or infinite
+  weights) read array contents back to the host. They run eagerly by default, are skipped
+  whenever an input is being traced (``jax.jit``, ``torch.compile``, ``tf.function``, functorch
+  transforms), and can be switched off: for the process with :func:`set_validation`, or for one
+  block of code with the :func:`validation` context manager.
+
+The block setting lives in a :class:`contextvars.ContextVar`: it applies to the thread (or
+asyncio task) that entered the block and nowhere else, and nested blocks restore exactly what
+they found. Threads and tasks outside any block follow the process default.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from ._backend import ArrayAPIBackend
 
+#: The process default, changed by :func:`set_validation`.
 _STATE = {"enabled": True}
+#: The settings of the :func:`validation` blocks this context is inside, innermost last. Kept in
+#: the context, not on the block object, so one object may be entered by several threads at once.
+_BLOCKS: contextvars.ContextVar[tuple[bool, ...]] = contextvars.ContextVar(
+    "losskit_validation", default=()
+)
 
 
 def set_validation(enabled: bool) -> bool:
-    """Turn the value checks on or off for the whole process; returns the previous setting.
+    """Turn the value checks on or off by default for the whole process; returns the previous
+    default. A :func:`validation` block overrides it in the thread that entered the block.
 
     >>> import losskit as lk
     >>> previous = lk.set_validation(False)
     >>> lk.set_validation(previous)
     False
     """
+    enabled = check_bool("enabled", enabled)
     previous = _STATE["enabled"]
-    _STATE["enabled"] = bool(enabled)
+    _STATE["enabled"] = enabled
     return previous
 
 
 class validation:
-    """Context manager that sets the value checks on or off and restores the setting on exit.
+    """Context manager that sets the value checks on or off for the current thread (or asyncio
+    task) only, and restores the previous setting on exit; other threads are unaffected.
 
     >>> import numpy as np, losskit as lk
     >>> with lk.validation(False):
@@ -44,11 +61,10 @@ class validation:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = bool(enabled)
-        self._previous: list[bool] = []
+        self.enabled = check_bool("enabled", enabled)
 
     def __enter__(self) -> validation:
-        self._previous.append(set_validation(self.enabled))
+        _BLOCKS.set((*_BLOCKS.get(), self.enabled))
         return self
 
     def __exit__(
@@ -57,19 +73,72 @@ class validation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        set_validation(self._previous.pop())
+        _BLOCKS.set(_BLOCKS.get()[:-1])
+
+
+def validation_enabled() -> bool:
+    """Whether value checks are on here: the innermost block's setting, else the process
+    default."""
+    blocks = _BLOCKS.get()
+    return blocks[-1] if blocks else _STATE["enabled"]
 
 
 def checking_values(backend: ArrayAPIBackend, x: Any) -> bool:
-    """Whether value checks run for this call (on, and ``x`` is a concrete array)."""
-    return _STATE["enabled"] and not backend.is_tracing(x)
+    """Whether value checks run for this call (on, and ``x`` is a concrete array).
+
+    Tracing is asked first: under ``torch.compile`` it is a constant, so the context variable
+    is never read inside a compiled graph."""
+    if backend.is_tracing(x):
+        return False
+    return validation_enabled()
 
 
 # ---------------------------------------------------------------------- structural checks
+def check_bool(name: str, value: Any) -> bool:
+    """A boolean option: ``True``/``False`` or a NumPy bool, returned as a Python bool.
+
+    Anything else (the string ``"False"``, 0/1, None) is refused rather than read by its
+    truthiness, which would turn ``"False"`` into True."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool (True or False); got {value!r}")
+
+
+def check_int(name: str, value: Any, *, optional: bool = False) -> Any:
+    """An integer option (a Python or NumPy int, not a bool); None too when ``optional``."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        expected = "an int or None" if optional else "an int"
+        raise TypeError(f"{name} must be {expected}; got {value!r}")
+    return int(value)
+
+
 def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {options}; got {value!r}")
+
+
+def check_normalizer(normalizer: Any) -> None:
+    """Structural check of ``normalizer`` (not None): a non-negative Python number, or a scalar
+    numeric array (its value is checked by :func:`check_normalizer_value`)."""
+    expected = "normalizer must be a non-negative number or a scalar array"
+    if isinstance(normalizer, bool | np.bool_):
+        raise TypeError(f"{expected}; got a bool")
+    if isinstance(normalizer, int | float | np.integer | np.floating):
+        if normalizer != normalizer or normalizer < 0:  # NaN; math.isnan breaks torch.compile
+            raise ValueError(f"{expected}; got {normalizer}")
+        return
+    shape = getattr(normalizer, "shape", None)
+    if shape is None:
+        raise TypeError(f"{expected}; got {normalizer!r} of type {type(normalizer).__name__}")
+    if isinstance(normalizer, np.ndarray) and normalizer.dtype.kind not in "iuf":
+        raise TypeError(f"{expected}; got an array of dtype {normalizer.dtype}")
+    if len(shape) != 0:
+        raise ValueError(f"{expected}; got an array of shape {tuple(shape)}")
 
 
 def check_range(
@@ -96,8 +165,7 @@ def check_range(
 
 def check_axis(axis: Any, ndim: int, name: str = "axis") -> int:
     """A valid axis of an ``ndim``-dimensional array, returned non-negative."""
-    if isinstance(axis, bool) or not isinstance(axis, int):
-        raise TypeError(f"{name} must be an int; got {type(axis).__name__}")
+    axis = check_int(name, axis)
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}={axis} is out of range for y_pred with {ndim} dimension(s)")
     return axis % ndim
@@ -130,7 +198,11 @@ def same_shape(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     )
 
 
-def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]) -> None:
+def check_target_shape(
+    y_true_shape: tuple[Any, ...],
+    y_pred_shape: tuple[Any, ...],
+    names: tuple[str, str] = ("y_true", "y_pred"),
+) -> None:
     """``y_true`` must broadcast to ``y_pred`` without enlarging it.
 
     A target of shape ``(N,)`` against a prediction of shape ``(N, 1)`` would broadcast to
@@ -141,14 +213,15 @@ def check_target_shape(y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, .
     joint = broadcast_shapes(y_true_shape, y_pred_shape)
     if joint is not None and same_shape(joint, y_pred_shape):
         return
+    true, pred = names
     hint = ""
     if len(y_true_shape) + 1 == len(y_pred_shape) and y_pred_shape[-1] == 1:
-        hint = "; add a trailing axis to y_true (y_true[..., None]) or squeeze y_pred"
+        hint = f"; add a trailing axis to {true} ({true}[..., None]) or squeeze {pred}"
     elif len(y_pred_shape) + 1 == len(y_true_shape) and y_true_shape[-1] == 1:
-        hint = "; squeeze the trailing axis of y_true"
+        hint = f"; squeeze the trailing axis of {true}"
     raise ValueError(
-        f"y_true of shape {y_true_shape} does not match y_pred of shape {y_pred_shape}: "
-        f"y_true must have y_pred's shape (or broadcast to it){hint}"
+        f"{true} of shape {y_true_shape} does not match {pred} of shape {y_pred_shape}: "
+        f"{true} must have {pred}'s shape (or broadcast to it){hint}"
     )
 
 
@@ -157,11 +230,12 @@ def check_integer_dtype(backend: ArrayAPIBackend, x: Any, name: str) -> None:
         raise TypeError(f"{name} must hold integer class indices; got dtype {x.dtype}")
 
 
-def check_float_prediction(backend: ArrayAPIBackend, y_pred: Any) -> None:
+def check_float_prediction(backend: ArrayAPIBackend, y_pred: Any, name: str = "y_pred") -> None:
     if not backend.is_floating(y_pred):
+        what = " (probabilities or logits)" if name == "y_pred" else ""
         raise TypeError(
-            f"y_pred must be a floating-point array (probabilities or logits); got dtype "
-            f"{y_pred.dtype}. Cast it to a float dtype first"
+            f"{name} must be a floating-point array{what}; got dtype {y_pred.dtype}. Cast it to "
+            f"a float dtype first"
         )
 
 
@@ -188,15 +262,36 @@ def check_probabilities(backend: ArrayAPIBackend, y_pred: Any) -> None:
     )
 
 
-def check_distribution(backend: ArrayAPIBackend, y_pred: Any, tolerance: float) -> None:
-    """Rows of a probability ``y_pred`` (class axis last) must sum to 1 within ``tolerance``."""
+def check_distribution(
+    backend: ArrayAPIBackend, y_pred: Any, tolerance: float, axis: Any = -1
+) -> None:
+    """Rows of a probability ``y_pred`` (classes on ``axis``, the last by default) must sum to 1
+    within ``tolerance``: every loss that reads ``y_pred`` as a distribution over classes
+    applies this one rule."""
     xp = backend.xp
-    bounds = backend.min_max(xp.abs(xp.sum(y_pred, axis=-1) - 1.0))
+    bounds = backend.min_max(xp.abs(xp.sum(y_pred, axis=axis) - 1.0))
     if bounds is not None and bounds[1] > tolerance:
         raise ValueError(
             f"y_pred rows must sum to 1 over the class axis when from_logits=False; the largest "
             f"deviation is {bounds[1]:g} (tolerance {tolerance:g}){FROM_LOGITS_HINT}"
         )
+
+
+def check_normalizer_value(backend: ArrayAPIBackend, normalizer: Any) -> None:
+    """A scalar ``normalizer`` array must hold a non-negative number (not NaN)."""
+    bounds = backend.min_max(normalizer)
+    if bounds is not None and not bounds[0] >= 0:
+        raise ValueError(f"normalizer must be a non-negative number; got {bounds[0]:g}")
+
+
+def check_class_probabilities(
+    backend: ArrayAPIBackend, y_pred: Any, eps: float, axis: Any = -1
+) -> None:
+    """``y_pred`` read as probabilities over the classes on ``axis``: in [0, 1], and each row
+    summing to 1 within ``max(64, K)·eps`` (``eps`` of ``y_pred``'s own dtype)."""
+    check_probabilities(backend, y_pred)
+    num_classes = backend.shape(y_pred)[axis]
+    check_distribution(backend, y_pred, max(64, num_classes or 0) * eps, axis)
 
 
 def check_labels(backend: ArrayAPIBackend, labels: Any, num_classes: int, valid: Any) -> None:
@@ -226,3 +321,5 @@ def check_weights(backend: ArrayAPIBackend, w: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN")
     if bounds[0] < 0:
         raise ValueError(f"{name} must be non-negative; got a minimum of {bounds[0]:g}")
+    if bounds[1] == float("inf"):
+        raise ValueError(f"{name} must be finite; got inf")

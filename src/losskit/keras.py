@@ -87,6 +87,8 @@ class Loss(keras.losses.Loss):
             mask=mask,
             reduction=REDUCTIONS[self.reduction],
         )
+        if REDUCTIONS[self.reduction] == "none":
+            return _keras_rank(value, sample_weight)
         return _scale_for_replicas(value) if self.reduction in _AVERAGES else value
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -130,6 +132,17 @@ def _scale_for_replicas(value: Any) -> Any:
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return value if replicas == 1 else value * (1.0 / replicas)
+
+
+def _keras_rank(value: Any, sample_weight: Any) -> Any:
+    """Keras's shape for unreduced losses weighted per sample: an ``(N,)`` loss weighted by
+    ``(N, 1)`` comes back as ``(N, 1)`` (losskit drops the weight's axis instead)."""
+    if sample_weight is None or len(value.shape) != 1:
+        return value
+    weight_shape = keras.ops.shape(sample_weight)
+    if len(weight_shape) != 2 or weight_shape[-1] != 1:
+        return value
+    return backend_of(value).xp.expand_dims(value, axis=-1)
 
 
 def _unstack(y_pred: Any, index: int) -> Any:

@@ -349,11 +349,6 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
     ("lambda_loss", "infinite_padding", infinite_padding, {"weighting": "ndcg_loss2"}),
 ]
 
-CANCELS = (
-    "computes -log softmax at the positive as logsumexp - s, which cancels when the loss is "
-    "small: about 1e-7 relative error at a loss of 1e-8 in float64, and 0 instead of 7e-9 in "
-    "float32 (info_nce, written as log1p of the negatives' terms, is exact on such inputs)"
-)
 
 #: inputs whose loss is tiny: the relative accuracy of the value
 SMALL_LOSSES = [
@@ -370,7 +365,6 @@ SMALL_LOSSES = [
         strictly_ordered_lists,
         {},
         id="listmle",
-        marks=pytest.mark.xfail(strict=True, reason=f"losskit bug: listmle {CANCELS}"),
     ),
     pytest.param("pairwise_logistic", strictly_ordered_lists, {}, id="pairwise_logistic"),
     pytest.param("lambda_loss", strictly_ordered_lists, {}, id="lambda_loss"),
@@ -385,16 +379,12 @@ SMALL_LOSSES = [
         separated_clusters,
         {"temperature": 0.05},
         id="supervised_contrastive",
-        marks=pytest.mark.xfail(
-            strict=True, reason=f"losskit bug: supervised_contrastive {CANCELS}"
-        ),
     ),
     pytest.param(
         "listnet",
         one_relevant_item_ranked_first,
         {"target": "normalize"},
         id="listnet-normalize",
-        marks=pytest.mark.xfail(strict=True, reason=f"losskit bug: listnet {CANCELS}"),
     ),
 ]
 

@@ -85,6 +85,52 @@ def check_reductions() -> None:
     print("reductions ok")
 
 
+def _per_sample_pairs():
+    """(losskit.keras class, Keras class, options, y_true, y_pred) for the per-sample losses
+    (a class axis) and the elementwise ones."""
+    rng = np.random.default_rng(5)
+    one_hot = np.eye(4)[rng.integers(0, 4, 5)]
+    logits = rng.normal(size=(5, 4)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    target = rng.random((5, 4)) + 0.05
+    target /= target.sum(-1, keepdims=True)
+    bits = (rng.random((5, 3)) > 0.5) * 1.0
+    scores = rng.normal(size=(5, 3))
+    per_sample = [
+        ("CategoricalCrossentropy", {"from_logits": True}, one_hot, logits),
+        ("SparseCategoricalCrossentropy", {"from_logits": True}, one_hot.argmax(-1), logits),
+        ("CategoricalFocalCrossentropy", {"alpha": 0.25, "gamma": 2.0}, one_hot, probs),
+        ("KLDivergence", {}, target, probs),
+        ("CategoricalHinge", {}, one_hot, logits),
+    ]
+    elementwise = [
+        ("MeanSquaredError", {}, scores, scores * 0.5 + 0.2),
+        ("MeanAbsoluteError", {}, scores, scores * 0.5 + 0.2),
+        ("Huber", {"delta": 0.5}, scores, scores * 0.5 + 0.2),
+        ("LogCosh", {}, scores, scores * 0.5 + 0.2),
+        ("BinaryCrossentropy", {"from_logits": True}, bits, scores),
+    ]
+    return per_sample, elementwise
+
+
+def check_per_sample_weights() -> None:
+    """Keras-style (N, 1) and (N,) sample weights give Keras's own values (and shapes)."""
+    per_sample, elementwise = _per_sample_pairs()
+    calls = [(*row, r) for row in per_sample for r in ("sum_over_batch_size", "sum", None)]
+    calls += [(*row, "sum_over_batch_size") for row in elementwise]  # Keras averages axis -1
+    for w in (np.linspace(0.5, 2.5, 5)[:, None], np.linspace(0.5, 2.5, 5)):
+        for cls, options, y, p, reduction in calls:
+            ours = getattr(lkk, cls)(reduction=reduction, **options)
+            theirs = getattr(keras.losses, cls)(reduction=reduction, **options)
+            args = (tensor(y), tensor(p))
+            got = keras.ops.convert_to_numpy(ours(*args, sample_weight=tensor(w)))
+            want = keras.ops.convert_to_numpy(theirs(*args, sample_weight=tensor(w)))
+            message = f"{cls} {reduction} weights {w.shape}"
+            assert got.shape == want.shape, (message, got.shape, want.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=message)
+    print("per-sample weights ok")
+
+
 def check_wrong_library() -> None:
     other = {"jax": "torch", "torch": "jax", "tensorflow": "torch"}[BACKEND]
     if other == "torch":
@@ -129,6 +175,7 @@ def check_fit_and_save(path: str) -> None:
 if __name__ == "__main__":
     check_every_loss()
     check_reductions()
+    check_per_sample_weights()
     check_wrong_library()
     check_fit_and_save(sys.argv[1])
     print("all ok")

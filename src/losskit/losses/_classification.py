@@ -8,23 +8,22 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import enter_pair, finish, full_target
+from ._common import enter_pair, enter_pair_eps, finish, full_target
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
-    """Hinge targets in [-1, 1]; when every label is 0 or 1 they are mapped to -1/1 (Keras's
-    convention), decided on the device so that it also holds while tracing."""
+    """Hinge targets in [-1, 1], a 0 label read as -1 element by element.
+
+    Each label is mapped on its own, so a sample's loss never depends on the rest of its batch
+    (Keras maps 0/1 to -1/1 only when the whole batch holds 0/1, so a 0 label changes meaning
+    with its neighbours; for all-0/1 and all-±1 batches the two agree)."""
     xp = backend.xp
     if checking:
         bounds = backend.min_max(y_true)
         if bounds is not None and (bounds[0] < -1 or bounds[1] > 1):
             found = f"[{bounds[0]:g}, {bounds[1]:g}]"
             raise ValueError(f"y_true must hold labels -1/1 (or 0/1); got values in {found}")
-        if bounds is not None and bounds[0] < 0:  # not 0/1 labels: nothing to map
-            return y_true
-    # y·(1 + z) - z with z = 1 for 0/1 labels, else 0: the choice folded into one expression
-    zero_one = xp.astype(xp.all((y_true == 0) | (y_true == 1)), y_true.dtype)
-    return y_true * (1.0 + zero_one) - zero_one
+    return xp.where(y_true == 0, xp.full_like(y_true, -1.0), y_true)
 
 
 def _relu(xp: Any, x: Any) -> Any:
@@ -53,8 +52,9 @@ def hinge(
 ) -> Any:
     r"""Hinge loss: :math:`\ell = \max(1 - y\,\hat y, 0)` with labels :math:`y \in \{-1, 1\}`.
 
-    Labels given as 0/1 are mapped to -1/1 (as Keras does). Elementwise: Keras averages the last
-    axis first. Reference: Cortes & Vapnik (1995).
+    A 0 label means -1, decided for each element on its own (so 0/1 labels work as in Keras,
+    and a 0 label means the same in any batch). Elementwise: Keras averages the last axis first.
+    Reference: Cortes & Vapnik (1995).
 
     >>> import numpy as np, losskit as lk
     >>> lk.hinge(np.array([1.0, -1.0]), np.array([0.3, 2.0]), reduction="none").tolist()
@@ -128,8 +128,10 @@ def categorical_hinge(
     >>> float(lk.categorical_hinge(np.array([[0.0, 1.0, 0.0]]), np.array([[0.2, 0.9, 0.5]])))
     0.6
     """
-    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    if checking:
+        _validate.check_unit_interval(backend, y_true, "y_true (one-hot targets)")
     xp = backend.xp
     y_true = full_target(backend, y_true, y_pred)
     positive = xp.sum(y_true * y_pred, axis=axis)
@@ -176,11 +178,13 @@ def kl_divergence(
     >>> round(float(lk.kl_divergence(np.array([[0.5, 0.5]]), np.array([[0.25, 0.75]]))), 6)
     0.143841
     """
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    from_logits = _validate.check_bool("from_logits", from_logits)
+    log_target = _validate.check_bool("log_target", log_target)
+    backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if checking and not from_logits:
-        _validate.check_probabilities(backend, y_pred)
+        _validate.check_class_probabilities(backend, y_pred, eps, axis)
     if checking and not log_target:
         _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
     y_true = full_target(backend, y_true, y_pred)
@@ -263,6 +267,7 @@ def binary_focal_crossentropy(
     0.001054
     """
     gamma = _check_gamma(gamma)
+    from_logits = _validate.check_bool("from_logits", from_logits)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
@@ -336,15 +341,16 @@ def categorical_focal_crossentropy(
     0.346574
     """
     gamma = _check_gamma(gamma)
+    from_logits = _validate.check_bool("from_logits", from_logits)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     y_true = full_target(backend, y_true, y_pred)
     y_true, y_pred = backend.moveaxis(y_true, axis, -1), backend.moveaxis(y_pred, axis, -1)
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         if not from_logits:
-            _validate.check_probabilities(backend, y_pred)
+            _validate.check_class_probabilities(backend, y_pred, eps)
     alpha = _alpha_argument(backend, alpha, y_pred, checking)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / backend.shape(y_pred)[-1]
@@ -398,9 +404,11 @@ def sparse_categorical_focal_crossentropy(
     0.346574
     """
     gamma = _check_gamma(gamma)
+    from_logits = _validate.check_bool("from_logits", from_logits)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
+    ignore_index = _validate.check_int("ignore_index", ignore_index, optional=True)
     check_reduction(reduction, normalizer)
-    backend, y_pred, _ = _inputs.prediction(y_pred)
+    backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
@@ -411,7 +419,7 @@ def sparse_categorical_focal_crossentropy(
         _validate.check_labels(backend, labels, num_classes, valid)
         _validate.check_no_nan(backend, y_pred, "y_pred")
         if not from_logits:
-            _validate.check_probabilities(backend, y_pred)
+            _validate.check_class_probabilities(backend, y_pred, eps, axis)
     labels = xp.clip(labels, 0, num_classes - 1)
     if valid is not None:
         labels = xp.where(valid, labels, xp.zeros_like(labels))
@@ -504,18 +512,22 @@ def poly_loss(
     1.193147
     """
     epsilon = _validate.check_range("epsilon", epsilon, -1.0, float("inf"))
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    from_logits = _validate.check_bool("from_logits", from_logits)
+    backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         if not from_logits:
-            _validate.check_probabilities(backend, y_pred)
+            _validate.check_class_probabilities(backend, y_pred, eps, axis)
     y_true = full_target(backend, y_true, y_pred)
     log_p = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
-    p = xp.exp(log_p) if from_logits else y_pred
+    # 1 - p_t as Σ y (1 - p) + (1 - Σ y), with 1 - p = -expm1(log p) from logits: exact when
+    # p_t is close to 1 (the second term is 0 for one-hot targets)
+    one_minus_p = -xp.expm1(log_p) if from_logits else 1.0 - y_pred
     ce = -backend.sum_times_log(y_true, log_p, axis=axis)
-    loss = ce + epsilon * (1.0 - xp.sum(y_true * p, axis=axis))
+    rest = (1.0 - xp.sum(y_true, axis=axis)) + xp.sum(y_true * one_minus_p, axis=axis)
+    loss = ce + epsilon * rest
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -552,13 +564,14 @@ def js_divergence(
     >>> round(float(lk.js_divergence(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))), 6)
     0.693147
     """
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    from_logits = _validate.check_bool("from_logits", from_logits)
+    backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
         if not from_logits:
-            _validate.check_probabilities(backend, y_pred)
+            _validate.check_class_probabilities(backend, y_pred, eps, axis)
     y_true = full_target(backend, y_true, y_pred)
     q = backend.softmax(y_pred, axis=axis) if from_logits else y_pred
     log_m = backend.clamped_log(0.5 * (y_true + q))

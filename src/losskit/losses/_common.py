@@ -10,19 +10,37 @@ from .._reduce import check_reduction, reduce_loss
 
 
 def enter_pair(
-    y_true: Any, y_pred: Any, reduction: str, normalizer: Any
+    y_true: Any,
+    y_pred: Any,
+    reduction: str,
+    normalizer: Any,
+    names: tuple[str, str] = ("y_true", "y_pred"),
 ) -> tuple[ArrayAPIBackend, Any, Any, bool]:
     """Backend, converted inputs (``y_true`` broadcastable to ``y_pred``, no NaN), and whether
-    value checks run for this call."""
+    value checks run for this call. ``names`` are the two arguments' names in the loss's
+    signature (``("y_true", "mean")``...), for messages."""
+    return enter_pair_eps(y_true, y_pred, reduction, normalizer, names)[:4]
+
+
+def enter_pair_eps(
+    y_true: Any,
+    y_pred: Any,
+    reduction: str,
+    normalizer: Any,
+    names: tuple[str, str] = ("y_true", "y_pred"),
+) -> tuple[ArrayAPIBackend, Any, Any, bool, float]:
+    """:func:`enter_pair` and the machine epsilon of ``y_pred``'s own dtype (the tolerance of
+    :func:`losskit._validate.check_class_probabilities` scales with it)."""
     check_reduction(reduction, normalizer)
-    backend, y_pred, _ = _inputs.prediction(y_pred)
-    y_true = _inputs.targets(backend, y_true, y_pred)
-    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
+    true, pred = names
+    backend, y_pred, eps = _inputs.prediction(y_pred, pred)
+    y_true = _inputs.targets(backend, y_true, y_pred, true)
+    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred), names)
     checking = _validate.checking_values(backend, y_pred)
     if checking:
-        _validate.check_no_nan(backend, y_true, "y_true")
-        _validate.check_no_nan(backend, y_pred, "y_pred")
-    return backend, y_true, y_pred, checking
+        _validate.check_no_nan(backend, y_true, true)
+        _validate.check_no_nan(backend, y_pred, pred)
+    return backend, y_true, y_pred, checking, eps
 
 
 def finish(

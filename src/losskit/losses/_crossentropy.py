@@ -71,6 +71,7 @@ def binary_crossentropy(
     ...                                    from_logits=True, reduction="sum")), 6)
     0.693147
     """
+    from_logits = _validate.check_bool("from_logits", from_logits)
     check_reduction(reduction, normalizer)
     backend, y_pred, _ = _inputs.prediction(y_pred)
     y_true = _inputs.targets(backend, y_true, y_pred)
@@ -142,6 +143,7 @@ def categorical_crossentropy(
     >>> round(float(lk.categorical_crossentropy(y, np.array([[0.2, 0.5, 0.3]]))), 6)
     0.693147
     """
+    from_logits = _validate.check_bool("from_logits", from_logits)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -239,14 +241,12 @@ def sparse_categorical_crossentropy(
     ...                                                ignore_index=-100)), 6)
     0.239545
     """
+    from_logits = _validate.check_bool("from_logits", from_logits)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
+    ignore_index = _validate.check_int("ignore_index", ignore_index, optional=True)
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
     labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
@@ -304,7 +304,7 @@ def _check_inputs(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, from_logit
 
 
 def _pos_weight(backend: ArrayAPIBackend, pos_weight: Any, y_pred: Any, checking: bool) -> Any:
-    pos_weight = backend.astype(backend.asarray(pos_weight, y_pred), y_pred.dtype)
+    pos_weight = backend.astype(backend.asarray(pos_weight, y_pred, "pos_weight"), y_pred.dtype)
     shape, pred_shape = backend.shape(pos_weight), backend.shape(y_pred)
     joint = _validate.broadcast_shapes(shape, pred_shape)
     if joint is None or not _validate.same_shape(joint, pred_shape):

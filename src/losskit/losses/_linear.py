@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 
 from .. import _validate
 from .._backend import ArrayAPIBackend, backend_of
-from .._reduce import _safe_divide, check_reduction, reduce_loss
+from .._reduce import _safe_divide, check_reduction, normalizer_argument, reduce_loss
 from .._registry import register
 
 #: Defaults when ``chunk_size`` is not given: at least this many tokens per chunk (matrix
@@ -196,10 +196,7 @@ def linear_cross_entropy(
 
 # ---------------------------------------------------------------------- arguments
 def _check_ignore_index(ignore_index: Any) -> None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
+    _validate.check_int("ignore_index", ignore_index, optional=True)
 
 
 def _check_options(
@@ -213,8 +210,7 @@ def _check_options(
             "softcap", softcap, 0.0, math.inf, low_open=True, high_open=True
         )
     if chunk_size is not None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-            raise TypeError(f"chunk_size must be an int or None; got {type(chunk_size).__name__}")
+        chunk_size = _validate.check_int("chunk_size", chunk_size, optional=True)
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be a positive number of tokens; got {chunk_size}")
     return label_smoothing, z_loss, softcap, chunk_size
@@ -229,7 +225,7 @@ def _float_array(backend: ArrayAPIBackend, x: Any, like: Any, name: str) -> Any:
 
 def _operands(hidden: Any, weight: Any, bias: Any) -> tuple[ArrayAPIBackend, Any, Any, Any]:
     """Backend of ``hidden``; ``hidden``, ``weight``, ``bias`` on it in the compute dtype."""
-    backend = backend_of(hidden)
+    backend = backend_of(hidden, "hidden")
     hidden = _float_array(backend, hidden, hidden, "hidden")
     hidden_shape = backend.shape(hidden)
     if len(hidden_shape) < 1:
@@ -429,7 +425,7 @@ def _reduce_fused(
     if reduction == "sum":
         denominator: Any = 1.0
     elif normalizer is not None:
-        denominator = normalizer
+        denominator = normalizer_argument(backend, normalizer, coef)
     elif reduction == "mean":
         denominator = xp.sum(coef)
     elif mask is None and valid is None:  # sum_over_batch_size: the unmasked count

@@ -33,6 +33,12 @@ _COSINE_EPSILON = 9.999999960041972e-13
 
 _METRIC: dict[str, Any] = {"family": "metric", "domain": "embedding"}
 _PML = "pytorch-metric-learning"
+#: Declared in the registry by the losses that pair every example with the rest of the batch.
+_BATCH_PAIRS = {
+    "split_batch": "every example is paired with the rest of its batch (its positives and "
+    "negatives), so the parts of a split batch do not add up to it; losskit.distributed gathers "
+    "the other ranks' examples to keep the full-batch value",
+}
 
 
 # ---------------------------------------------------------------------- inputs
@@ -48,17 +54,19 @@ def _enter(
     """
     check_reduction(reduction, normalizer)
     names = list(inputs)
+    for name in names:
+        backend_of(inputs[name], name)  # an unusable type is refused with its argument's name
     candidates = [*inputs.values(), *(o for o in others if o is not None)]
     lead = next((x for x in candidates if backend_of(x).name != "numpy"), candidates[0])
     backend = backend_of(lead)
     native = [backend.owns(inputs[n]) for n in names]
     lead_name = names[native.index(True)] if any(native) else names[0]
-    lead = backend.asarray(inputs[lead_name], lead)
+    lead = backend.asarray(inputs[lead_name], lead, lead_name)
     _check_float(backend, lead, lead_name)
     dtype = backend.compute_dtype(lead)
     arrays = []
     for name in names:
-        x = lead if name == lead_name else backend.asarray(inputs[name], lead)
+        x = lead if name == lead_name else backend.asarray(inputs[name], lead, name)
         _check_float(backend, x, name)
         arrays.append(backend.astype(x, dtype))
     checking = _validate.checking_values(backend, lead)
@@ -78,7 +86,7 @@ def _check_float(backend: ArrayAPIBackend, x: Any, name: str) -> None:
 
 def _signs(backend: ArrayAPIBackend, y: Any, like: Any, checking: bool, name: str = "y") -> Any:
     """Labels -1/1 in ``like``'s dtype (checked when value checks run)."""
-    y = backend.asarray(y, like)
+    y = backend.asarray(y, like, name)
     if not (backend.is_floating(y) or backend.is_integral(y)):
         raise TypeError(f"{name} must be a numeric array of labels -1/1; got dtype {y.dtype}")
     y = backend.astype(y, like.dtype)
@@ -128,12 +136,14 @@ def _vectors(backend: ArrayAPIBackend, arrays: dict[str, Any]) -> tuple[Any, ...
     return _joint_shape({n: s[:-1] for n, s in shapes.items()})
 
 
-def _batch(backend: ArrayAPIBackend, x: Any, name: str) -> Any:
-    """An ``(N, D)`` batch of embeddings with N ≥ 1 and D ≥ 1; returns N (None if unknown)."""
+def _batch(backend: ArrayAPIBackend, x: Any, name: str, allow_empty: bool = False) -> Any:
+    """An ``(N, D)`` batch of embeddings with D ≥ 1, and N ≥ 1 unless ``allow_empty`` (an
+    empty batch has no pair: its losses are empty and reduce to exactly 0); returns N (None if
+    unknown)."""
     shape = backend.shape(x)
     if len(shape) != 2:
         raise ValueError(f"{name} must be a 2-D (batch, features) array; got shape {shape}")
-    if shape[0] == 0:
+    if shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} is an empty batch (shape {shape}); at least one row is needed")
     if shape[1] == 0:
         raise ValueError(f"{name} has an empty feature axis (shape {shape})")
@@ -142,7 +152,7 @@ def _batch(backend: ArrayAPIBackend, x: Any, name: str) -> Any:
 
 def _labels(backend: ArrayAPIBackend, labels: Any, like: Any, n: Any, checking: bool) -> Any:
     """Integer class labels of shape ``(N,)`` (integer-valued floats accepted)."""
-    labels = backend.asarray(labels, like)
+    labels = backend.asarray(labels, like, "labels")
     _validate.check_integer_dtype(backend, labels, "labels")
     if not _validate.same_shape(backend.shape(labels), (n,)):
         raise ValueError(
@@ -157,7 +167,7 @@ def _labels(backend: ArrayAPIBackend, labels: Any, like: Any, n: Any, checking: 
 
 def _row_mask(backend: ArrayAPIBackend, mask: Any, like: Any, n: Any, checking: bool) -> Any:
     """A boolean ``(N,)`` mask over the batch (0/1 numbers accepted)."""
-    mask = backend.asarray(mask, like)
+    mask = backend.asarray(mask, like, "mask")
     if not backend.is_bool(mask):
         if not (backend.is_integral(mask) or backend.is_floating(mask)):
             raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
@@ -199,7 +209,8 @@ def _softplus(xp: Any, x: Any) -> Any:
     Written ``H(x)·x + log1p(e^{-|x|})`` with ``H`` the step (½ at 0) and ``|x| = sign(x)·x``.
     """
     sign = xp.sign(x)
-    return (0.5 * sign + 0.5) * x + xp.log1p(xp.exp(-sign * x))
+    linear = xp.where(x < 0, xp.zeros_like(x), (0.5 * sign + 0.5) * x)  # 0 at x = -inf
+    return linear + xp.log1p(xp.exp(-sign * x))
 
 
 def _sqrt0(xp: Any, s: Any) -> Any:
@@ -242,10 +253,13 @@ def _p_norm(xp: Any, d: Any, p: float, offset: float = 0.0) -> Any:
 def _masked_logsumexp(backend: ArrayAPIBackend, x: Any, keep: Any) -> tuple[Any, Any]:
     """``log Σ_{keep} exp(x)`` over the last axis, and whether a row keeps anything.
 
-    Rows that keep nothing give 0. Excluded entries never reach ``exp`` (they are replaced
-    before it), so they get exactly zero gradient even when they hold huge values.
+    Rows that keep nothing give 0 (also rows of length 0, from an empty batch). Excluded
+    entries never reach ``exp`` (they are replaced before it), so they get exactly zero
+    gradient even when they hold huge values.
     """
     xp = backend.xp
+    if backend.shape(x)[-1] == 0:  # no maximum to take: every row is empty
+        return xp.sum(x, axis=-1), xp.any(keep, axis=-1)
     low = xp.where(keep, x, xp.full_like(x, -math.inf))
     top = xp.max(low, axis=-1, keepdims=True)
     top = backend.stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
@@ -296,7 +310,7 @@ def _enter_batch(
     backend, (x,), checking = _enter(
         reduction, normalizer, {"embeddings": embeddings}, (labels, mask)
     )
-    n = _batch(backend, x, "embeddings")
+    n = _batch(backend, x, "embeddings", allow_empty=True)
     labels = _labels(backend, labels, x, n, checking)
     rows = None if mask is None else _row_mask(backend, mask, x, n, checking)
     return backend, x, labels, rows
@@ -327,6 +341,7 @@ def _finish_anchors(
     kind="pairs",
     task="metric_learning",
     properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
     references=(
         "Hadsell, Chopra & LeCun (2006), Dimensionality Reduction by Learning an Invariant Mapping",
         f"{_PML} ContrastiveLoss",
@@ -386,6 +401,8 @@ def contrastive(
     """
     pos_margin = _non_negative("pos_margin", pos_margin)
     neg_margin = _non_negative("neg_margin", neg_margin)
+    normalize = _validate.check_bool("normalize", normalize)
+    squared = _validate.check_bool("squared", squared)
     pair_mask = None
     if mask is not None and len(_static_shape(mask)) == 2:
         pair_mask, mask = mask, None
@@ -478,6 +495,7 @@ def triplet_margin(
     p = _validate.check_range("p", p, 0.0, math.inf, low_open=True)
     eps = _non_negative("eps", eps)
     _validate.check_choice("eps_mode", eps_mode, ("difference", "sum"))
+    swap = _validate.check_bool("swap", swap)
     if eps_mode == "sum" and math.isinf(p):
         raise ValueError("p must be finite with eps_mode='sum'")
     backend, (a, pos, neg), _ = _enter(
@@ -673,6 +691,7 @@ def hinge_embedding(
     kind="anchors",
     task="self_supervised",
     properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
     references=(
         "van den Oord, Li & Vinyals (2018), Representation Learning with Contrastive Predictive "
         "Coding",
@@ -731,9 +750,11 @@ def info_nce(
     """
     temperature = _positive("temperature", temperature)
     _validate.check_choice("negatives", negatives, ("all", "cross_view"))
+    symmetric = _validate.check_bool("symmetric", symmetric)
+    normalize = _validate.check_bool("normalize", normalize)
     backend, (a, b), checking = _enter(reduction, normalizer, {"z_a": z_a, "z_b": z_b}, (mask,))
-    n = _batch(backend, a, "z_a")
-    _batch(backend, b, "z_b")
+    n = _batch(backend, a, "z_a", allow_empty=True)
+    _batch(backend, b, "z_b", allow_empty=True)
     if not _validate.same_shape(backend.shape(a), backend.shape(b)):
         raise ValueError(
             f"z_a and z_b must have the same shape (two views of the same batch); got "
@@ -835,6 +856,7 @@ def global_nce_losses(
     kind="anchors",
     task="self_supervised",
     properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
     references=(
         "Zhai, Mustafa, Kolesnikov & Beyer (2023), Sigmoid Loss for Language Image Pre-Training "
         "(SigLIP)",
@@ -885,9 +907,10 @@ def sigmoid_contrastive(
     ...                        reduction="none").round(6).tolist()
     [1.006409, 1.006409]
     """
+    normalize = _validate.check_bool("normalize", normalize)
     backend, (a, b), checking = _enter(reduction, normalizer, {"z_a": z_a, "z_b": z_b}, (mask,))
-    n = _batch(backend, a, "z_a")
-    _batch(backend, b, "z_b")
+    n = _batch(backend, a, "z_a", allow_empty=True)
+    _batch(backend, b, "z_b", allow_empty=True)
     if not _validate.same_shape(backend.shape(a), backend.shape(b)):
         raise ValueError(
             f"z_a and z_b must have the same shape (two views of the same batch); got "
@@ -957,6 +980,7 @@ def _sigmoid_rows(
     kind="anchors",
     task="metric_learning",
     properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
     references=(
         "Khosla et al. (2020), Supervised Contrastive Learning",
         f"{_PML} SupConLoss",
@@ -1004,8 +1028,7 @@ def supervised_contrastive(
     u = _unit(xp, x)
     s = _gram(xp, u, u) * (1.0 / temperature)
     positive, _, pair = _pair_masks(backend, labels, rows)
-    lse, _ = _masked_logsumexp(backend, s, pair)
-    log_prob = s - xp.expand_dims(lse, axis=1)
+    log_prob = backend.masked_log_softmax(s, pair, axis=1)
     count = xp.sum(xp.astype(positive, s.dtype), axis=1)
     has_positive = count > 0
     total = xp.sum(xp.where(positive, log_prob, xp.zeros_like(log_prob)), axis=1)
@@ -1020,6 +1043,11 @@ def supervised_contrastive(
     kind="anchors",
     task="metric_learning",
     properties={"bounded": False, "batch": True},
+    contract_exceptions={
+        **_BATCH_PAIRS,
+        "true_gradient": "the adaptive pair weights alpha are held constant in the gradient, as "
+        "in the paper and its reference code, so the gradient is not the derivative of the value",
+    },
     references=(
         "Sun et al. (2020), Circle Loss: A Unified Perspective of Pair Similarity Optimization",
         f"{_PML} CircleLoss",

@@ -34,7 +34,7 @@ def _parameter(
     of ``like``'s (one value per sample, as torch's GaussianNLLLoss accepts a variance without
     the last axis) is expanded on the right, as the reduction contract does for weights.
     """
-    value = backend.asarray(value, like)
+    value = backend.asarray(value, like, name)
     if not (backend.is_floating(value) or backend.is_integral(value)):
         raise TypeError(f"{name} must be a numeric array or number; got dtype {value.dtype}")
     value = backend.astype(value, like.dtype)
@@ -119,6 +119,8 @@ def brier(
     0.14
     """
     _validate.check_choice("mode", mode, ("binary", "multiclass"))
+    from_logits = _validate.check_bool("from_logits", from_logits)
+    axis = _validate.check_int("axis", axis)
     if mode == "binary":
         backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
         if checking:
@@ -136,7 +138,7 @@ def brier(
     axis = _validate.check_axis(axis, y_pred.ndim)
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
-    raw = backend.asarray(y_true, y_pred)
+    raw = backend.asarray(y_true, y_pred, "y_true")
     if raw.ndim == y_pred.ndim - 1:  # integer class indices
         labels = _inputs.sparse_labels(backend, raw, y_pred, axis, checking)
         if checking:
@@ -155,8 +157,7 @@ def brier(
     if checking:
         _validate.check_no_nan(backend, scores, "y_pred")
         if not from_logits:
-            _validate.check_probabilities(backend, scores)
-            _validate.check_distribution(backend, scores, max(64, num_classes) * eps)
+            _validate.check_class_probabilities(backend, scores, eps)
     p = backend.softmax(scores, axis=-1) if from_logits else scores
     d = p - target
     loss = backend.xp.sum(d * d, axis=-1)
@@ -206,7 +207,7 @@ def crps_gaussian(
     >>> round(float(lk.crps_gaussian(np.array([0.0]), np.array([0.0]), np.array([1.0]))), 6)
     0.233695
     """
-    backend, y_true, mu, checking = enter_pair(y_true, mu, reduction, normalizer)
+    backend, y_true, mu, checking = enter_pair(y_true, mu, reduction, normalizer, ("y_true", "mu"))
     sigma = _parameter(backend, sigma, mu, "sigma", checking, allow_zero=False)
     xp = backend.xp
     d = y_true - mu
@@ -268,7 +269,7 @@ def crps_ensemble(
     """
     _validate.check_choice("estimator", estimator, _ESTIMATORS)
     check_reduction(reduction, normalizer)
-    backend, ensemble, _ = _inputs.prediction(ensemble)
+    backend, ensemble, _ = _inputs.prediction(ensemble, "ensemble")
     axis = _validate.check_axis(axis, ensemble.ndim, name="axis")
     size = backend.shape(ensemble)[axis]
     fair = estimator in ("fair", "pwm")
@@ -336,6 +337,10 @@ def _spread_sum(backend: ArrayAPIBackend, d: Any, size: int) -> Any:
     task="regression",
     domain="real",
     properties={"elicits": "mean and variance", "bounded": False},
+    contract_exceptions={
+        "true_gradient": "the factor variance**beta is held constant in the gradient (the "
+        "method's stop-gradient), so the gradient is not the derivative of the value",
+    },
     references=(
         "Seitzer, Tavakoli, Antic & Martius (2022), On the Pitfalls of Heteroscedastic "
         "Uncertainty Estimation with Probabilistic Neural Networks",
@@ -378,7 +383,9 @@ def beta_nll(
     """
     beta = _validate.check_range("beta", beta, 0.0, 1.0)
     eps = _validate.check_range("eps", eps, 0.0, math.inf)
-    backend, y_true, mean, checking = enter_pair(y_true, mean, reduction, normalizer)
+    full = _validate.check_bool("full", full)
+    names = ("y_true", "mean")
+    backend, y_true, mean, checking = enter_pair(y_true, mean, reduction, normalizer, names)
     xp = backend.xp
     variance = _parameter(backend, variance, mean, "variance", checking, allow_zero=eps > 0)
     if eps > 0:

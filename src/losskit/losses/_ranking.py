@@ -96,11 +96,10 @@ class _Lists:
         xp = self.xp
         return xp.sum(xp.where(pairs, terms, xp.zeros_like(terms)), axis=(-2, -1))
 
-    def masked_logsumexp(self, x: Any, keep: Any) -> Any:
-        """``log Σ_{keep} exp(x)`` over the last axis; every row of ``keep`` must hold a True
-        (so that no row is all -inf, whose gradient would be NaN)."""
-        xp = self.xp
-        return self.backend.logsumexp(xp.where(keep, x, -math.inf), axis=-1)
+    def masked_log_softmax(self, x: Any, keep: Any) -> Any:
+        """``log_softmax`` over the kept entries of the last axis (relatively exact for a small
+        loss, -inf elsewhere); every row of ``keep`` must hold a True."""
+        return self.backend.masked_log_softmax(x, keep, axis=-1)
 
     def gains(self) -> Any:
         """``2^y - 1`` (0 for padding), exact for small labels."""
@@ -148,7 +147,7 @@ def _pairwise(lists: _Lists, terms: Any, normalize_pairs: bool) -> tuple[Any, An
     xp = lists.xp
     pairs = lists.ordered_pairs()
     loss = lists.sum_pairs(pairs, terms)
-    if normalize_pairs:
+    if _validate.check_bool("normalize_pairs", normalize_pairs):
         count = xp.sum(xp.astype(pairs, loss.dtype), axis=(-2, -1))
         loss = _safe_divide(xp, loss, count)
     return loss, lists.any_valid()
@@ -285,15 +284,13 @@ def listnet(
     counted = lists.any_valid()
     keep = valid | xp.expand_dims(~counted, axis=-1)  # an all-padding row keeps its zeros
     if target == "softmax":
-        log_target = lists.labels - xp.expand_dims(
-            lists.masked_logsumexp(lists.labels, keep), axis=-1
-        )
+        log_target = lists.masked_log_softmax(lists.labels, keep)
         p = xp.where(valid, xp.exp(log_target), xp.zeros_like(log_target))
     else:
         total = xp.sum(lists.labels, axis=-1)
         p = lists.labels / xp.expand_dims(xp.where(total > 0, total, xp.ones_like(total)), axis=-1)
         counted = total > 0
-    log_q = lists.scores - xp.expand_dims(lists.masked_logsumexp(lists.scores, keep), axis=-1)
+    log_q = lists.masked_log_softmax(lists.scores, keep)
     loss = -xp.sum(times_log(lists.backend, p, log_q), axis=-1)
     return lists.reduce(loss, counted, sample_weight, mask, reduction, normalizer)
 
@@ -339,8 +336,10 @@ def listmle(
     yi, yj = lists.column(lists.labels), lists.row(lists.labels)
     later = (yj < yi) | ((yj == yi) & ~lists.index_order())  # item j placed at or after i
     keep = (later & lists.row(lists.valid)) | lists.diagonal()
-    tail = lists.masked_logsumexp(xp.expand_dims(lists.scores, axis=-2), keep)
-    terms = tail - lists.scores
+    # row i holds item i's tail (the items placed at or after it); its term is -log_softmax
+    # of the tail at item i itself, the diagonal
+    tails = lists.masked_log_softmax(xp.expand_dims(lists.scores, axis=-2), keep)
+    terms = -xp.sum(xp.where(lists.diagonal(), tails, xp.zeros_like(tails)), axis=-1)
     loss = xp.sum(xp.where(lists.valid, terms, xp.zeros_like(terms)), axis=-1)
     return lists.reduce(loss, lists.any_valid(), sample_weight, mask, reduction, normalizer)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import fused_reduction
@@ -72,7 +74,7 @@ def _scale_argument(
 ) -> Any:
     """A per-element positive parameter (variance, scale): broadcast against ``y_pred``; one
     dimension fewer, or a trailing 1, is accepted (torch's GaussianNLLLoss convention)."""
-    value = backend.astype(backend.asarray(value, y_pred), y_pred.dtype)
+    value = backend.astype(backend.asarray(value, y_pred, name), y_pred.dtype)
     shape, pred_shape = backend.shape(value), backend.shape(y_pred)
     if len(shape) + 1 == len(pred_shape) and _validate.same_shape(shape, pred_shape[:-1]):
         value = backend.xp.expand_dims(value, axis=-1)
@@ -349,34 +351,50 @@ def quantile(
 
 
 def _quantile_levels(quantiles: Any) -> tuple[float, ...]:
-    if isinstance(quantiles, int | float) and not isinstance(quantiles, bool):
+    expected = "quantiles must be a number or a sequence of numbers"
+    if isinstance(quantiles, str | bytes):
+        raise TypeError(f"{expected}; got the string {quantiles!r}")
+    if isinstance(quantiles, int | float | np.number):
         levels: tuple[Any, ...] = (quantiles,)
     else:
         try:
-            levels = tuple(float(q) for q in quantiles)
+            levels = tuple(quantiles)
         except TypeError:
-            kind = type(quantiles).__name__
-            raise TypeError(
-                f"quantiles must be a number or a sequence of numbers; got {kind}"
-            ) from None
+            raise TypeError(f"{expected}; got {type(quantiles).__name__}") from None
     if not levels:
         raise ValueError("quantiles must not be empty")
-    return tuple(_validate.check_range("quantiles", q, 0.0, 1.0) for q in levels)
+    return tuple(_validate.check_range("quantiles", _number(q), 0.0, 1.0) for q in levels)
+
+
+def _number(q: Any) -> Any:
+    """A NumPy scalar or a 0-d numeric array of any library as a Python float; anything else
+    (a string, a bool) as it is, for :func:`losskit._validate.check_range` to refuse."""
+    dtype = getattr(q, "dtype", None)
+    if isinstance(q, bool | np.bool_ | str | bytes) or (
+        isinstance(dtype, np.dtype) and dtype.kind not in "iuf"
+    ):
+        return q
+    if isinstance(q, np.number) or tuple(getattr(q, "shape", (None,))) == ():
+        try:
+            return float(q)
+        except (TypeError, ValueError):
+            return q
+    return q
 
 
 def _with_level_axis(y_true: Any, y_pred: Any, count: int) -> tuple[Any, Any]:
     """Give ``y_true`` the trailing quantile axis of ``y_pred`` (shape checks follow in _pair)."""
     from .._backend import backend_of
 
-    backend = backend_of(y_pred)
-    y_pred = backend.asarray(y_pred, y_pred)
+    backend = backend_of(y_pred, "y_pred")
+    y_pred = backend.asarray(y_pred, y_pred, "y_pred")
     pred_shape = backend.shape(y_pred)
     if not pred_shape or pred_shape[-1] != count:
         raise ValueError(
             f"with {count} quantiles, y_pred must have a trailing axis of size {count}; got "
             f"shape {pred_shape}"
         )
-    y_true = backend.asarray(y_true, y_pred)
+    y_true = backend.asarray(y_true, y_pred, "y_true")
     if len(backend.shape(y_true)) + 1 == len(pred_shape):
         y_true = backend.xp.expand_dims(y_true, axis=-1)
     return y_true, y_pred
@@ -490,6 +508,8 @@ def poisson_nll(
     1.0
     """
     eps = _positive("eps", eps)
+    log_input = _validate.check_bool("log_input", log_input)
+    full = _validate.check_bool("full", full)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
@@ -539,6 +559,7 @@ def gaussian_nll(
     0.5
     """
     eps = _positive("eps", eps, allow_zero=True)
+    full = _validate.check_bool("full", full)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     v = _clamp_keep_gradient(backend, _scale_argument(backend, var, y_pred, "var", checking), eps)
@@ -581,6 +602,7 @@ def laplace_nll(
     2.0
     """
     eps = _positive("eps", eps, allow_zero=True)
+    full = _validate.check_bool("full", full)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     b = _clamp_keep_gradient(
@@ -658,7 +680,7 @@ def _tweedie_half_deviance(xp: Any, y: Any, mu: Any, power: float) -> Any:
     u = (mu - safe_y) / safe_y
     near = _abs(xp, u) < _TWEEDIE_SERIES_RADIUS
     series = _tweedie_series(xp, xp.where(near, u, xp.zeros_like(u)), power)
-    w = xp.log1p(xp.where(near, xp.ones_like(u), u))
+    w = _log_ratio(xp, xp.where(near, safe_y, mu), safe_y)
     closed = _expm1_ratio(xp, 2.0 - power, w) - _expm1_ratio(xp, 1.0 - power, w)
     g = xp.where(near, series, closed)
     scaled = xp.exp((2.0 - power) * xp.log(safe_y)) * g
@@ -666,6 +688,19 @@ def _tweedie_half_deviance(xp: Any, y: Any, mu: Any, power: float) -> Any:
         return scaled
     at_zero = xp.exp((2.0 - power) * xp.log(mu)) / (2.0 - power)
     return xp.where(positive, scaled, at_zero)
+
+
+def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
+    """``log(a / b)`` for ``a, b > 0``: the log of the quotient (relatively exact, where
+    ``log1p(a/b - 1)`` would round ``a - b`` to ``-b`` for ``a ≪ b``), or ``log a - log b`` where
+    the quotient under- or overflows. Each branch sees safe values, so gradients stay finite."""
+    ratio = a / b
+    normal = (ratio > xp.finfo(ratio.dtype).smallest_normal) & (ratio < xp.finfo(ratio.dtype).max)
+    quotient = xp.log(xp.where(normal, ratio, xp.ones_like(ratio)))
+    difference = xp.log(xp.where(normal, xp.ones_like(a), a)) - xp.log(
+        xp.where(normal, xp.ones_like(b), b)
+    )
+    return xp.where(normal, quotient, difference)
 
 
 def _expm1_ratio(xp: Any, c: float, w: Any) -> Any:

@@ -45,6 +45,7 @@ def _enter_multiclass(
     normalizer: Any,
 ) -> _Multiclass:
     check_reduction(reduction, normalizer)
+    from_logits = _validate.check_bool("from_logits", from_logits)
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -62,9 +63,7 @@ def _enter_multiclass(
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         _validate.check_no_nan(backend, y_pred, "y_pred")
         if not from_logits:
-            _validate.check_probabilities(backend, y_pred)
-            if num_classes is not None:
-                _validate.check_distribution(backend, y_pred, max(64, num_classes) * eps)
+            _validate.check_class_probabilities(backend, y_pred, eps)
     weight = None
     if class_weight is not None:
         class_weight = _inputs.parameter_vector(
@@ -173,17 +172,24 @@ def asymmetric_loss(
     gamma_neg = _validate.check_range("gamma_neg", gamma_neg, 0.0, _INF, high_open=True)
     gamma_pos = _validate.check_range("gamma_pos", gamma_pos, 0.0, _INF, high_open=True)
     clip = 0.0 if clip is None else _validate.check_range("clip", clip, 0.0, 1.0, high_open=True)
+    from_logits = _validate.check_bool("from_logits", from_logits)
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         if not from_logits:
             _validate.check_probabilities(backend, y_pred)
+    saturated = None
     if from_logits:
+        # a logit of ±inf on its hard label's side: the loss is 0 (its limit); the terms are
+        # evaluated at 0 there instead, where their values and slopes are finite
+        right = xp.where(y_true == 1, xp.full_like(y_pred, math.inf), -math.inf)
+        saturated = (y_pred == right) & ((y_true == 1) | (y_true == 0))
+        y_pred = xp.where(saturated, xp.zeros_like(y_pred), y_pred)
         log_p, log_q = backend.log_sigmoid(y_pred), backend.log_sigmoid(-y_pred)
         p = xp.exp(log_p)
     else:
-        log_p, log_q = backend.clamped_log(y_pred), backend.clamped_log(1.0 - y_pred)
+        log_p, log_q = backend.clamped_log(y_pred), backend.clamped_log1m(y_pred)
         p = y_pred
     positive = -log_p if gamma_pos == 0.0 else -xp.exp(gamma_pos * log_q) * log_p
     if clip == 0.0:
@@ -205,6 +211,8 @@ def asymmetric_loss(
         focus = None if gamma_neg == 0.0 else xp.pow(xp.maximum(p_m, 1e-37), gamma_neg)
     negative = -log_keep if focus is None else -focus * log_keep
     loss = y_true * positive + (1.0 - y_true) * negative
+    if saturated is not None:
+        loss = xp.where(saturated, xp.zeros_like(loss), loss)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -281,10 +289,10 @@ def generalized_crossentropy(
         return -xp.expm1(q * log_p) / q
 
     def gathered(labels: Any, y_pred: Any) -> Any:  # the same for one-hot targets, from p_y alone
-        picked = backend.take_along_axis(y_pred, xp.expand_dims(labels, axis=-1))[..., 0]
-        if from_logits:
-            log_p = picked - backend.logsumexp(y_pred, axis=-1)
+        if from_logits:  # log p_y without the cancellation of logsumexp(z) - z_y
+            log_p = -backend.sparse_crossentropy_logits(labels, y_pred, 0.0)
         else:
+            picked = backend.take_along_axis(y_pred, xp.expand_dims(labels, axis=-1))[..., 0]
             log_p = backend.clamped_log(picked)
         return -xp.expm1(q * log_p) / q
 
@@ -495,8 +503,7 @@ def taylor_crossentropy(
     >>> float(lk.taylor_crossentropy(y, p, order=2))
     0.625
     """
-    if isinstance(order, bool) or not isinstance(order, int):
-        raise TypeError(f"order must be an int; got {type(order).__name__}")
+    order = _validate.check_int("order", order)
     if order < 1:
         raise ValueError(f"order must be at least 1; got {order}")
     m = _enter_multiclass(
@@ -657,8 +664,7 @@ def bi_tempered_logistic(
     """
     t1 = _validate.check_range("t1", t1, 0.0, 1.0)
     t2 = _validate.check_range("t2", t2, 0.0, _INF, high_open=True)
-    if isinstance(num_iters, bool) or not isinstance(num_iters, int):
-        raise TypeError(f"num_iters must be an int; got {type(num_iters).__name__}")
+    num_iters = _validate.check_int("num_iters", num_iters)
     if num_iters < 1:
         raise ValueError(f"num_iters must be at least 1; got {num_iters}")
     m = _enter_multiclass(
@@ -678,8 +684,10 @@ def bi_tempered_logistic(
     else:
         log_p = _tempered_log_softmax(backend, m.y_pred, t2, num_iters)
     if t1 == 1.0:
-        # Σ y log y - Σ y log p - Σ y + Σ p, with Σ p = 1 by construction
-        loss = xp.sum(backend.xlogy(y, y) - backend.times_log(y, log_p) - y, axis=-1) + 1.0
+        # Σ y log y - Σ y log p - Σ y + Σ p, with Σ p = 1 by construction; 1 - Σ y (0 for
+        # one-hot targets) added apart, so a small loss is not a difference of O(1) terms
+        kl = xp.sum(backend.xlogy(y, y) - backend.times_log(y, log_p), axis=-1)
+        loss = kl + (1.0 - xp.sum(y, axis=-1))
     else:
         v = 1.0 - t1
         positive = y > 0

@@ -33,6 +33,12 @@ W_TYPES = ("square", "simple", "uniform")
 _WANG = "Wang et al. (2023), Dice Semimetric Losses: Optimizing the Dice Score with Soft Labels"
 _ANCHORS = "segmentation_models_pytorch.losses; monai.losses; kornia.losses"
 _PROPERTIES = {"bounded": True, "convex": False, "from_logits": True, "soft_labels": True}
+#: Declared in the registry: with the default per_image=False a split batch changes the loss.
+_BATCH_OVERLAP = {
+    "split_batch": "with per_image=False (the default) the overlap is counted over the whole "
+    "batch, so the parts of a split batch do not add up to it; per_image=True scores each image "
+    "on its own and splits exactly",
+}
 
 
 # ---------------------------------------------------------------------- inputs
@@ -62,12 +68,8 @@ class _Inputs:
 def _check_options(mode: Any, empty: Any, per_image: Any, ignore_index: Any) -> None:
     _validate.check_choice("mode", mode, MODES)
     _validate.check_choice("empty", empty, EMPTY)
-    if not isinstance(per_image, bool):
-        raise TypeError(f"per_image must be a bool; got {type(per_image).__name__}")
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
+    _validate.check_bool("per_image", per_image)
+    _validate.check_int("ignore_index", ignore_index, optional=True)
 
 
 def _prepare(
@@ -93,15 +95,20 @@ def _prepare(
     :func:`_statistics`, which reads them off the per-class sums in one host read where a
     fused path computed those (a NaN logit makes its pixel's probabilities NaN; a label out
     of range is counted in no class), and runs the full checks otherwise or on a doubt."""
+    from_logits = _validate.check_bool("from_logits", from_logits)
+    axis = _validate.check_int("axis", axis)
     check_reduction(reduction, normalizer)
-    backend, y_pred, _ = _inputs.prediction(y_pred)
+    backend, y_pred, eps = _inputs.prediction(y_pred)
     xp = backend.xp
     shape = backend.shape(y_pred)
     ndim = len(shape)
     if ndim == 0:
         raise ValueError("y_pred must have a batch axis (axis 0); got a 0-d array")
-    if any(d == 0 for d in shape):
-        raise ValueError(f"y_pred is empty (shape {shape}); overlap losses need pixels")
+    if any(d == 0 for d in shape[1:]):
+        raise ValueError(
+            f"y_pred has an empty axis after the batch axis (shape {shape}); overlap losses need "
+            f"pixels and classes (only the batch may be empty)"
+        )
     checking = _validate.checking_values(backend, y_pred)
     caxis: int | None = None
     num_classes = 1
@@ -145,6 +152,8 @@ def _prepare(
         _validate.check_no_nan(backend, y_pred, "y_pred")
     if checking and not from_logits and not logits_only:
         _validate.check_probabilities(backend, y_pred)
+        if mode == "multiclass":
+            _validate.check_distribution(backend, y_pred, max(64, num_classes) * eps, caxis)
     inputs = _Inputs(backend, y_pred, labels, target, valid, caxis, num_classes, checking)
     inputs.deferred = deferred
     if from_logits and not logits_only:
@@ -213,7 +222,7 @@ def _mask_argument(
     """A boolean pixel mask broadcastable to ``y_pred``: the shape of ``y_pred`` without the
     class axis (expanded there), ``y_pred``'s own shape, a prefix of it, or a broadcastable one."""
     xp = backend.xp
-    mask = backend.asarray(mask, y_pred)
+    mask = backend.asarray(mask, y_pred, "mask")
     if not backend.is_bool(mask):
         if not (backend.is_integral(mask) or backend.is_floating(mask)):
             raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
@@ -413,13 +422,23 @@ def _finish(
     sample_weight: Any,
     reduction: str,
     normalizer: Any,
+    images: Any,
 ) -> Any:
-    """Per-image losses (N,) or the batch's one value (0-d) through the reduction contract."""
+    """Per-image losses (N,) or the batch's one value (0-d) through the reduction contract.
+
+    ``images`` is an array with the batch on axis 0 (``y_pred``): the batch's one value of an
+    empty batch is left out of the reduction (loss exactly 0, zero gradient), whatever ``empty``
+    says about its classes, as the per-image losses of an empty batch are."""
     xp = backend.xp
     if not per_image:
         loss = xp.reshape(loss, ())
         valid = None if valid is None else xp.reshape(valid, ())
-        if sample_weight is not None and backend.shape(backend.asarray(sample_weight, loss)):
+        some = _any_image(backend, images)
+        if some is not None:
+            valid = some if valid is None else valid & some
+        if sample_weight is not None and backend.shape(
+            backend.asarray(sample_weight, loss, "sample_weight")
+        ):
             raise ValueError(
                 "with per_image=False the loss is one value for the whole batch, so sample_weight "
                 "must be a scalar; pass per_image=True to weight images (or mask to drop pixels)"
@@ -432,6 +451,17 @@ def _finish(
         sample_weight=sample_weight,
         valid=valid,
     )
+
+
+def _any_image(backend: ArrayAPIBackend, images: Any) -> Any:
+    """None when the batch (axis 0 of ``images``) is known to be non-empty; otherwise a 0-d
+    boolean array: whether it holds an image (read off the run-time shape while tracing)."""
+    xp = backend.xp
+    batch = backend.shape(images)[0]
+    if batch is not None and batch > 0:
+        return None
+    column = images[(slice(None),) + (0,) * (len(backend.shape(images)) - 1)]
+    return xp.sum(xp.ones_like(column)) > 0
 
 
 def _overlap(
@@ -483,7 +513,9 @@ def _overlap(
         loss = xp.where(positive, xp.pow(base, gamma), xp.zeros_like(loss))
     loss, counted = _apply_empty(backend, loss, stats[2], empty)
     loss, valid = _average_classes(backend, loss, counted, weight)
-    return _finish(backend, loss, valid, per_image, sample_weight, reduction, normalizer)
+    return _finish(
+        backend, loss, valid, per_image, sample_weight, reduction, normalizer, inputs.y_pred
+    )
 
 
 _COMMON_ARGS = """
@@ -535,6 +567,7 @@ def _doc(text: str) -> str:
     "dice",
     aliases=("dice_loss", "soft_dice", "soft_dice_loss", "sorensen_dice"),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -616,6 +649,7 @@ dice.__doc__ = _doc(dice.__doc__ or "")
     "jaccard",
     aliases=("iou", "jaccard_loss", "iou_loss", "soft_jaccard", "soft_iou"),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -702,6 +736,7 @@ def _check_alpha_beta(alpha: Any, beta: Any) -> tuple[float, float]:
     "tversky",
     aliases=("tversky_loss",),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -790,6 +825,7 @@ tversky.__doc__ = _doc(tversky.__doc__ or "")
     "focal_tversky",
     aliases=("focal_tversky_loss",),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -879,6 +915,7 @@ focal_tversky.__doc__ = _doc(focal_tversky.__doc__ or "")
     "generalized_dice",
     aliases=("generalized_dice_loss", "gdl"),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -959,13 +996,17 @@ def generalized_dice(
     weight = _class_weight(backend, class_weight, inputs)
     intersection, prediction_mass, target_mass = _statistics(inputs, per_image)
     present = target_mass > 0
-    any_present = xp.any(present, axis=-1, keepdims=True)
+    # a class_weight of 0 removes its class, as slicing it off would: it sets neither the
+    # volume m below nor whether the image counts as empty
+    counted = present if weight is None else present & (weight > 0)
+    any_present = xp.any(counted, axis=-1, keepdims=True)
     one = xp.ones_like(target_mass)
     power = {"square": 2.0, "simple": 1.0, "uniform": 0.0}[w_type]
     if power:
-        # relative weights (m / Σy_c)^k in (0, 1], m the smallest non-empty volume; empty
-        # classes get the largest, 1; the smoothing is scaled by m^k like the weights
-        big = xp.where(present, target_mass, xp.full_like(target_mass, math.inf))
+        # relative weights (m / Σy_c)^k in (0, 1], m the smallest non-empty volume of a class
+        # that counts; empty classes get the largest, 1; the smoothing is scaled by m^k like
+        # the weights
+        big = xp.where(counted, target_mass, xp.full_like(target_mass, math.inf))
         smallest = xp.min(big, axis=-1, keepdims=True)
         smallest = xp.where(any_present, smallest, xp.ones_like(smallest))
         ratio = smallest / xp.where(present, target_mass, one)
@@ -991,7 +1032,9 @@ def generalized_dice(
     if weight is not None:
         some = xp.sum(weight) > 0
         valid = some if valid is None else valid & some
-    return _finish(backend, loss, valid, per_image, sample_weight, reduction, normalizer)
+    return _finish(
+        backend, loss, valid, per_image, sample_weight, reduction, normalizer, inputs.y_pred
+    )
 
 
 generalized_dice.__doc__ = _doc(generalized_dice.__doc__ or "")
@@ -1006,15 +1049,14 @@ def _rows(inputs: _Inputs, x: Any, per_image: bool) -> Any:
     if inputs.caxis is not None:
         x = backend.moveaxis(x, inputs.caxis, 1)
     c = inputs.num_classes
+    shape = backend.shape(x)
     if not per_image:
         if c > 1:
             x = backend.moveaxis(x, 1, 0)
-        return xp.reshape(x, (1, c, -1))
-    batch = backend.shape(x)[0]
-    if batch is not None:
-        return xp.reshape(x, (batch, c, -1))
-    pixels = math.prod(backend.shape(x)[1:]) // c  # unknown batch: the pixels must be static
-    return xp.reshape(x, (-1, c, pixels))
+        total = None if None in shape else math.prod(shape) // c  # static: also when it is 0
+        return xp.reshape(x, (1, c, -1 if total is None else total))
+    pixels = -1 if None in shape[1:] else math.prod(shape[1:]) // c
+    return xp.reshape(x, (-1 if shape[0] is None else shape[0], c, pixels))
 
 
 def _lovasz_sorted(
@@ -1037,6 +1079,12 @@ def _lovasz_sorted(
     if errors is None:
         diff = fg - prediction
         errors = xp.sign(diff) * diff  # |d| with derivative 0 at a tie on every framework
+    length = backend.shape(fg)[-1]
+    if length == 0:  # no pixel (an empty batch): loss 0, no foreground
+        loss = xp.sum(errors, axis=-1)
+        return loss, xp.zeros_like(loss) > 0
+    if length is None:  # known at run time only: it may be 0
+        errors, fg, valid = _padded_rows(backend, errors, fg, valid)
     key = backend.stop_gradient(errors)
     if valid is not None:
         key = xp.where(valid, key, -math.inf)
@@ -1061,6 +1109,20 @@ def _lovasz_sorted(
     return loss, total[..., 0] > 0
 
 
+def _padded_rows(
+    backend: ArrayAPIBackend, errors: Any, fg: Any, valid: Any
+) -> tuple[Any, Any, Any]:
+    """Rows with one more pixel, of error 0 and background: sorted last (or tied with other
+    zero errors), it leaves the Lovász loss and ``G`` unchanged, and no row is empty."""
+    xp = backend.xp
+    column = xp.zeros_like(xp.sum(errors, axis=-1, keepdims=True))
+    errors = xp.concat([errors, column], axis=-1)
+    fg = xp.concat([fg, xp.zeros_like(xp.sum(fg, axis=-1, keepdims=True))], axis=-1)
+    if valid is not None:
+        valid = xp.concat([valid, column > 0], axis=-1)
+    return errors, fg, valid
+
+
 def _classes_selection(
     backend: ArrayAPIBackend, classes: Any, num_classes: int, like: Any
 ) -> tuple[bool, Any]:
@@ -1069,15 +1131,14 @@ def _classes_selection(
         _validate.check_choice("classes", classes, ("present", "all"))
         return classes == "present", None
     try:
-        chosen = sorted({int(c) for c in classes})
+        items = list(classes)
     except TypeError:
         raise TypeError(
             f"classes must be 'present', 'all' or a sequence of class indices; got {classes!r}"
         ) from None
+    chosen = sorted({_validate.check_int("each entry of classes", c) for c in items})
     if not chosen or chosen[0] < 0 or chosen[-1] >= num_classes:
-        raise ValueError(
-            f"classes must be class indices in [0, {num_classes}); got {list(classes)!r}"
-        )
+        raise ValueError(f"classes must be class indices in [0, {num_classes}); got {items!r}")
     picked = [1.0 if c in chosen else 0.0 for c in range(num_classes)]
     return False, backend.astype(backend.asarray(picked, like), like.dtype)
 
@@ -1086,6 +1147,7 @@ def _classes_selection(
     "lovasz_softmax",
     aliases=("lovasz_softmax_loss", "lovasz"),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="probability",
@@ -1186,7 +1248,9 @@ def lovasz_softmax(
     if inputs.valid is not None:
         some = xp.any(valid, axis=(1, 2))
         valid_images = some if valid_images is None else valid_images & some
-    return _finish(backend, loss, valid_images, per_image, sample_weight, reduction, normalizer)
+    return _finish(
+        backend, loss, valid_images, per_image, sample_weight, reduction, normalizer, inputs.y_pred
+    )
 
 
 def _foreground(inputs: _Inputs) -> Any:
@@ -1214,6 +1278,7 @@ def _foreground(inputs: _Inputs) -> Any:
     "lovasz_hinge",
     aliases=("lovasz_hinge_loss",),
     family="segmentation",
+    contract_exceptions=_BATCH_OVERLAP,
     kind="overlap",
     task="segmentation",
     domain="real",
@@ -1300,4 +1365,6 @@ def lovasz_hinge(
     if valid is not None:
         some = xp.any(valid, axis=(1, 2))
         valid_images = some if valid_images is None else valid_images & some
-    return _finish(backend, loss, valid_images, per_image, sample_weight, reduction, normalizer)
+    return _finish(
+        backend, loss, valid_images, per_image, sample_weight, reduction, normalizer, inputs.y_pred
+    )

@@ -34,10 +34,7 @@ def _relu(xp: Any, x: Any) -> Any:
 
 
 def _check_ignore_index(ignore_index: Any) -> None:
-    if ignore_index is not None and (
-        isinstance(ignore_index, bool) or not isinstance(ignore_index, int)
-    ):
-        raise TypeError(f"ignore_index must be an int or None; got {type(ignore_index).__name__}")
+    _validate.check_int("ignore_index", ignore_index, optional=True)
 
 
 def _sparse_entry(
@@ -144,7 +141,7 @@ def multiclass_hinge(
     [0.5, 1.1]
     """
     margin = _validate.check_range("margin", margin, 0.0, math.inf, high_open=True)
-    if isinstance(p, bool) or p not in (1, 2):
+    if _validate.check_int("p", p) not in (1, 2):
         raise ValueError(f"p must be 1 or 2; got {p!r}")
     _validate.check_choice("variant", variant, ("weston_watkins", "crammer_singer"))
     _check_ignore_index(ignore_index)
@@ -226,6 +223,9 @@ def _sparsemax(backend: ArrayAPIBackend, z: Any) -> tuple[Any, Any]:
     rank = xp.arange(1, num_classes + 1, dtype=z.dtype)
     support = 1.0 + rank * ordered > cumulative
     size = xp.sum(xp.astype(support, backend.index_dtype), axis=-1, keepdims=True)
+    # k(z) ≥ 1 for any real z; a NaN row has an empty support: gather the first entry (NaN)
+    # rather than index -1, so the NaN reaches the value instead of crashing the gather
+    size = xp.where(size > 0, size, xp.ones_like(size))
     top = backend.take_along_axis(cumulative, size - 1, axis=-1)
     tau = (top - 1.0) / xp.astype(size, z.dtype)
     return _relu(xp, z - tau), tau
@@ -296,7 +296,7 @@ def sparsemax_loss(
     num_classes = _num_classes(backend, y_pred, axis)
     checking = _validate.checking_values(backend, y_pred)
     xp = backend.xp
-    y_true = backend.asarray(y_true, y_pred)
+    y_true = backend.asarray(y_true, y_pred, "y_true")
     true_shape = backend.shape(y_true)
     dense = num_classes != 1 and _validate.same_shape(true_shape, backend.shape(y_pred))
     valid = None
@@ -341,7 +341,7 @@ def _lengths(
     backend: ArrayAPIBackend, value: Any, like: Any, name: str, batch: Any, checking: bool
 ) -> Any:
     """A per-sequence length vector of shape ``(batch,)`` in the index dtype."""
-    lengths = backend.asarray(value, like)
+    lengths = backend.asarray(value, like, name)
     if not (backend.is_integral(lengths) or backend.is_floating(lengths)):
         raise TypeError(f"{name} must hold integer lengths; got dtype {lengths.dtype}")
     if not _validate.same_shape(backend.shape(lengths), (batch,)):
@@ -463,13 +463,11 @@ def ctc(
     1.098612
     """
     _validate.check_choice("normalize", normalize, ("none", "target_length"))
-    for name, flag in (("time_major", time_major), ("zero_infinity", zero_infinity)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool; got {type(flag).__name__}")
-    if isinstance(blank, bool) or not isinstance(blank, int):
-        raise TypeError(f"blank must be an int; got {type(blank).__name__}")
+    time_major = _validate.check_bool("time_major", time_major)
+    zero_infinity = _validate.check_bool("zero_infinity", zero_infinity)
+    blank = _validate.check_int("blank", blank)
     check_reduction(reduction, normalizer)
-    backend, logits, _ = _inputs.prediction(logits)
+    backend, logits, _ = _inputs.prediction(logits, "logits")
     if logits.ndim != 3:
         layout = "(T, B, K)" if time_major else "(B, T, K)"
         raise ValueError(f"logits must have 3 dimensions {layout}; got shape {logits.shape}")
@@ -483,7 +481,7 @@ def ctc(
     blank = blank % num_classes
     checking = _validate.checking_values(backend, logits)
     xp = backend.xp
-    labels = backend.asarray(labels, logits)
+    labels = backend.asarray(labels, logits, "labels")
     _validate.check_integer_dtype(backend, labels, "labels")
     if backend.is_floating(labels) and checking:
         _validate.check_no_nan(backend, labels, "labels")
