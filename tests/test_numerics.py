@@ -503,3 +503,35 @@ def test_infinite_logits_give_the_limit_and_a_finite_gradient(backend, dtype, na
         keep = backend.array([1.0, 1.0, 0.0, 0.0, 0.0], dtype)
         grad = backend.to_numpy(backend.grad(lambda t: backend_sum(loss(t) * keep), z))
         np.testing.assert_array_equal(grad[:2], [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "terms"),
+    [
+        ("poisson", {}, lambda y, p: (p, y * mpmath.log(p))),
+        ("poisson_nll", {}, lambda y, p: (mpmath.exp(p), y * p)),
+        ("poisson_nll", {"log_input": False}, lambda y, p: (p, y * mpmath.log(p + 1e-8))),
+    ],
+)
+def test_poisson_losses_near_their_minimum_are_within_one_rounding_of_their_terms(
+    backend, name, kwargs, terms
+):
+    """The README's bound for a difference of terms: 1e-6 relative / 1e-7 absolute, or
+    2·eps·Σ|terms| (float32), against the value at the float32 inputs in 40 digits."""
+    r = np.random.default_rng(5)
+    y = r.gamma(2.0, 3.0, size=400).astype("float32")
+    log_mean = np.log(y) + r.normal(0.0, 0.05, size=400)
+    p = (log_mean if name == "poisson_nll" and not kwargs else np.exp(log_mean)).astype("float32")
+    got = backend.to_numpy(
+        lk.get(name)(
+            backend.array(y, "float32"), backend.array(p, "float32"), reduction="none", **kwargs
+        )
+    )
+    with mpmath.workdps(40):
+        parts = [
+            terms(mpmath.mpf(float(a)), mpmath.mpf(float(b))) for a, b in zip(y, p, strict=True)
+        ]
+        exact = np.array([float(first - second) for first, second in parts])
+        scale = np.array([float(abs(first) + abs(second)) for first, second in parts])
+    bound = np.maximum(1e-7 + 1e-6 * np.abs(exact), 2 * np.finfo(np.float32).eps * scale)
+    assert np.all(np.abs(got - exact) <= bound), np.max(np.abs(got - exact) / bound)
