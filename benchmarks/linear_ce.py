@@ -1,6 +1,7 @@
 """Large-vocabulary cross-entropy: extra peak memory and time of forward + backward.
 
     python -m benchmarks.linear_ce [--quick] [--only torch,jax] [--repeats 3] [--json PATH]
+                                   [--options '{"z_loss": 1e-4, "softcap": 30.0}']
 
 Methods, on the same float32 inputs ``hidden (N, d)``, ``weight (V, d)``, ``targets (N,)``:
 
@@ -10,6 +11,12 @@ Methods, on the same float32 inputs ``hidden (N, d)``, ``weight (V, d)``, ``targ
 * torch ``losskit``: ``linear_cross_entropy(hidden, weight, targets)`` (default chunking);
 * jax ``plain``: ``optax.softmax_cross_entropy_with_integer_labels(hidden @ weight.T, targets)``
   averaged, and jax ``losskit``, each as ``jax.jit(jax.value_and_grad(..., argnums=(0, 1)))``.
+
+``--options`` (a JSON object of ``label_smoothing``, ``z_loss``, ``softcap``) passes the loss's
+options to every method that has them: losskit, and the plain paths written out (soft cap
+``c·tanh(z / c)`` on the logits, ``label_smoothing`` of ``F.cross_entropy``/optax's smoothed
+targets, ``+ z_loss·mean(logsumexp(z)²)``). PyTorch's own function has no z-loss or soft cap: it
+is left out when either is set.
 
 **Memory** is the extra peak resident memory of one forward + backward (gradients of hidden and
 weight included, as they are in every method) over what the process holds before it. Each
@@ -61,7 +68,19 @@ def label(shape: Shape) -> str:
 
 
 # ---------------------------------------------------------------------- the steps
-def torch_step(method: str, shape: Shape, seed: int = 0) -> Step:
+Options = dict[str, Any]
+
+
+def methods(framework: str, options: Options | None = None) -> tuple[str, ...]:
+    """The methods compared for ``framework``; torch's own function only without the options
+    it does not have (``z_loss``, ``softcap``)."""
+    options = options or {}
+    if options.get("z_loss") or options.get("softcap") is not None:
+        return tuple(m for m in METHODS[framework] if m != "torch")
+    return METHODS[framework]
+
+
+def torch_step(method: str, shape: Shape, seed: int = 0, options: Options | None = None) -> Step:
     """One forward + backward of ``method`` on fresh float32 inputs; returns (loss, grads)."""
     import torch
     import torch.nn.functional as F
@@ -73,14 +92,22 @@ def torch_step(method: str, shape: Shape, seed: int = 0) -> Step:
     hidden = torch.randn(n, d, generator=gen).requires_grad_(True)
     weight = (torch.randn(v, d, generator=gen) / d**0.5).requires_grad_(True)
     targets = torch.randint(0, v, (n,), generator=gen)
-    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=TORCH_CHUNK)
+    chunking = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=TORCH_CHUNK)
+    kw = dict(options or {})
+    cap, z_loss, smoothing = kw.get("softcap"), kw.get("z_loss", 0.0), kw.get("label_smoothing", 0)
 
     def loss() -> Any:
         if method == "plain":
-            return F.cross_entropy(F.linear(hidden, weight), targets)
+            z = F.linear(hidden, weight)
+            if cap is not None:
+                z = cap * torch.tanh(z / cap)
+            value = F.cross_entropy(z, targets, label_smoothing=smoothing)
+            return value + z_loss * torch.logsumexp(z, dim=-1).square().mean() if z_loss else value
         if method == "torch":
-            return F.linear_cross_entropy(hidden, weight, targets, options=options)
-        return linear_cross_entropy(hidden, weight, targets)
+            return F.linear_cross_entropy(
+                hidden, weight, targets, label_smoothing=smoothing, options=chunking
+            )
+        return linear_cross_entropy(hidden, weight, targets, **kw)
 
     def step() -> tuple[Any, Any]:
         value = loss()
@@ -89,7 +116,9 @@ def torch_step(method: str, shape: Shape, seed: int = 0) -> Step:
     return step
 
 
-def _jax_program(method: str, shape: Shape, seed: int = 0) -> tuple[Any, tuple[Any, ...]]:
+def _jax_program(
+    method: str, shape: Shape, seed: int = 0, options: Options | None = None
+) -> tuple[Any, tuple[Any, ...]]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -102,21 +131,33 @@ def _jax_program(method: str, shape: Shape, seed: int = 0) -> tuple[Any, tuple[A
     weight = jax.random.normal(keys[1], (v, d)) / d**0.5
     targets = jax.random.randint(keys[2], (n,), 0, v)
 
+    kw = dict(options or {})
+    cap, z_loss, smoothing = kw.get("softcap"), kw.get("z_loss", 0.0), kw.get("label_smoothing", 0)
+
     def plain(h: Any, w: Any, y: Any) -> Any:
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(h @ w.T, y))
+        z = h @ w.T
+        if cap is not None:
+            z = cap * jnp.tanh(z / cap)
+        if smoothing:
+            target = optax.smooth_labels(jax.nn.one_hot(y, v), smoothing)
+            value = jnp.mean(optax.softmax_cross_entropy(z, target))
+        else:
+            value = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(z, y))
+        lse = jax.nn.logsumexp(z, axis=-1)
+        return value + z_loss * jnp.mean(lse * lse) if z_loss else value
 
     def ours(h: Any, w: Any, y: Any) -> Any:
-        return linear_cross_entropy(h, w, y)
+        return linear_cross_entropy(h, w, y, **kw)
 
     fn = plain if method == "plain" else ours
     return jax.jit(jax.value_and_grad(fn, argnums=(0, 1))), (hidden, weight, targets)
 
 
-def jax_step(method: str, shape: Shape, seed: int = 0) -> Step:
+def jax_step(method: str, shape: Shape, seed: int = 0, options: Options | None = None) -> Step:
     """One compiled value-and-gradient call of ``method``, run to completion."""
     import jax
 
-    compiled, args = _jax_program(method, shape, seed)
+    compiled, args = _jax_program(method, shape, seed, options)
 
     def step() -> Any:
         return jax.block_until_ready(compiled(*args))
@@ -145,9 +186,11 @@ def _release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def probe(framework: str, method: str, shape: Shape) -> dict[str, Any]:
+def probe(
+    framework: str, method: str, shape: Shape, options: Options | None = None
+) -> dict[str, Any]:
     """In this (fresh) process: the extra peak resident bytes of one step (see the module doc)."""
-    step = STEPS[framework](method, shape)
+    step = STEPS[framework](method, shape, options=options)
     step()  # warm-up
     _release_free_memory()
     before = _status()["VmRSS"]
@@ -158,22 +201,32 @@ def probe(framework: str, method: str, shape: Shape) -> dict[str, Any]:
     del result
     out: dict[str, Any] = {"extra_peak_bytes": peak - before}
     if framework == "jax":
-        out["xla_temp_bytes"] = _xla_temp_bytes(method, shape)
+        out["xla_temp_bytes"] = _xla_temp_bytes(method, shape, options)
     return out
 
 
-def _xla_temp_bytes(method: str, shape: Shape) -> int | None:
-    compiled, args = _jax_program(method, shape)
+def _xla_temp_bytes(method: str, shape: Shape, options: Options | None = None) -> int | None:
+    compiled, args = _jax_program(method, shape, options=options)
     analysis = compiled.lower(*args).compile().memory_analysis()
     return None if analysis is None else int(analysis.temp_size_in_bytes)
 
 
-def measure_memory(framework: str, method: str, shape: Shape) -> dict[str, Any]:
+def measure_memory(
+    framework: str, method: str, shape: Shape, options: Options | None = None
+) -> dict[str, Any]:
     """:func:`probe` in a fresh subprocess."""
     spec = f"{framework}:{method}:{'x'.join(map(str, shape))}"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.linear_ce", "--probe", spec],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.linear_ce",
+            "--probe",
+            spec,
+            "--options",
+            json.dumps(options or {}),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -186,25 +239,27 @@ def measure_memory(framework: str, method: str, shape: Shape) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- time
-def measure_time(framework: str, shape: Shape, repeats: int) -> dict[str, dict[str, Any]]:
+def measure_time(
+    framework: str, shape: Shape, repeats: int, options: Options | None = None
+) -> dict[str, dict[str, Any]]:
     """Median seconds per call of each method, the median per-round ratios to the others, and
     the samples."""
-    methods = METHODS[framework]
-    steps = {m: STEPS[framework](m, shape) for m in methods}
+    names = methods(framework, options)
+    steps = {m: STEPS[framework](m, shape, options=options) for m in names}
     for step in steps.values():
         step()
-    times: dict[str, list[float]] = {m: [] for m in methods}
+    times: dict[str, list[float]] = {m: [] for m in names}
     for round_ in range(repeats):
-        for i in range(len(methods)):
-            method = methods[(round_ + i) % len(methods)]
+        for i in range(len(names)):
+            method = names[(round_ + i) % len(names)]
             gc.collect()
             start = time.perf_counter()
             steps[method]()
             times[method].append(time.perf_counter() - start)
     out: dict[str, dict[str, Any]] = {}
-    for m in methods:
+    for m in names:
         out[m] = {"seconds": statistics.median(times[m]), "samples": times[m]}
-        for other in methods:
+        for other in names:
             ratios = [a / b for a, b in zip(times[m], times[other], strict=True)]
             out[m][f"time_vs_{other}"] = statistics.median(ratios)
     return out
@@ -253,19 +308,25 @@ def versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- command line
-def run(frameworks: Sequence[str], shapes: Sequence[Shape], repeats: int) -> list[dict[str, Any]]:
+def run(
+    frameworks: Sequence[str],
+    shapes: Sequence[Shape],
+    repeats: int,
+    options: Options | None = None,
+) -> list[dict[str, Any]]:
     """Memory (subprocesses) and time (this process) of every method at every shape."""
     rows = []
     for framework in frameworks:
+        names = methods(framework, options)
         for shape in shapes:
             print(f"{framework} {label(shape)}: memory", file=sys.stderr, flush=True)
-            memory = {m: measure_memory(framework, m, shape) for m in METHODS[framework]}
+            memory = {m: measure_memory(framework, m, shape, options) for m in names}
             print(f"{framework} {label(shape)}: time", file=sys.stderr, flush=True)
-            timing = measure_time(framework, shape, repeats)
-            for method in METHODS[framework]:
+            timing = measure_time(framework, shape, repeats, options)
+            for method in names:
                 row = {"framework": framework, "shape": list(shape), "method": method}
                 row |= memory[method] | timing[method]
-                for other in METHODS[framework]:
+                for other in names:
                     base = memory[other]["extra_peak_bytes"]
                     row[f"memory_vs_{other}"] = memory[method]["extra_peak_bytes"] / base
                 rows.append(row)
@@ -301,6 +362,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--threads", type=int, help="torch threads (default: torch's own); 1 resists load"
     )
     parser.add_argument("--json", type=Path, default=Path("bench-linear-ce.json"))
+    parser.add_argument(
+        "--options",
+        type=json.loads,
+        default={},
+        help='the loss\'s options as JSON, e.g. \'{"z_loss": 1e-4, "softcap": 30.0}\'',
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # framework:method:NxVxd (internal)
     return parser.parse_args(argv)
 
@@ -317,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     if args.probe:
         framework, method, shape = args.probe.split(":")
-        print(json.dumps(probe(framework, method, _shape(shape))))
+        print(json.dumps(probe(framework, method, _shape(shape), args.options)))
         return 0
     if args.shapes:
         shapes: Sequence[Shape] = [_shape(s) for s in args.shapes.split(",")]
@@ -325,13 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         shapes = QUICK_SHAPES if args.quick else SHAPES
     frameworks = [f for f in args.only.split(",") if f]
     load = os.getloadavg()
-    rows = run(frameworks, shapes, args.repeats)
+    rows = run(frameworks, shapes, args.repeats, args.options)
     print(table(rows))
     print(f"\nload average at start {load}, at end {os.getloadavg()} ({os.cpu_count()} CPUs)")
     document = {
         "rows": rows,
         "versions": versions(),
         "threads": args.threads,
+        "options": args.options,
         "load_average": [load, os.getloadavg()],
     }
     args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

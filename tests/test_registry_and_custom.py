@@ -16,11 +16,11 @@ API_SIGNATURES = {
     "binary_crossentropy": "(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, "
     "pos_weight=None, sample_weight=None, mask=None, reduction='mean', normalizer=None)",
     "categorical_crossentropy": "(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, "
-    "class_weight=None, axis=-1, sample_weight=None, mask=None, reduction='mean', "
-    "normalizer=None)",
+    "class_weight=None, axis=-1, z_loss=0.0, softcap=None, sample_weight=None, mask=None, "
+    "reduction='mean', normalizer=None)",
     "sparse_categorical_crossentropy": "(y_true, y_pred, *, from_logits=False, "
-    "label_smoothing=0.0, class_weight=None, ignore_index=None, axis=-1, sample_weight=None, "
-    "mask=None, reduction='mean', normalizer=None)",
+    "label_smoothing=0.0, class_weight=None, ignore_index=None, axis=-1, z_loss=0.0, "
+    "softcap=None, sample_weight=None, mask=None, reduction='mean', normalizer=None)",
     "mean_squared_error": "(y_true, y_pred, *, sample_weight=None, mask=None, reduction='mean', "
     "normalizer=None)",
 }

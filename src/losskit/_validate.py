@@ -163,6 +163,28 @@ def check_range(
     return value
 
 
+def check_z_loss(value: Any) -> float:
+    """The z-loss weight ``ζ`` of ``ζ·logsumexp(z)²``: a finite number ``≥ 0``."""
+    return check_range("z_loss", value, 0.0, float("inf"), high_open=True)
+
+
+def check_softcap(value: Any) -> float | None:
+    """A logit soft cap ``c`` of ``c·tanh(z / c)``: None, or a positive finite number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"softcap must be None or a positive finite number; got {type(value).__name__}"
+        )
+    value = float(value)
+    if not 0.0 < value < float("inf"):  # NaN fails too
+        raise ValueError(
+            f"softcap must be None or a positive finite number (the cap c of c·tanh(z / c)); "
+            f"got {value}"
+        )
+    return value
+
+
 def check_axis(axis: Any, ndim: int, name: str = "axis") -> int:
     """A valid axis of an ``ndim``-dimensional array, returned non-negative."""
     axis = check_int(name, axis)

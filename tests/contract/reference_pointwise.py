@@ -465,6 +465,8 @@ def cross_entropy(y: np.ndarray, log_p: np.ndarray) -> np.ndarray:
 
 
 _CE = {"from_logits": False, "label_smoothing": 0.0, "class_weight": None, "axis": -1}
+#: The logit options of the plain cross-entropies (not of the losses that share ``_CE``).
+_LOGIT_OPTIONS = {"z_loss": 0.0, "softcap": None}
 _FOCAL = {"gamma": 2.0, "alpha": None, "from_logits": False, "label_smoothing": 0.0, "axis": -1}
 
 
@@ -496,21 +498,39 @@ def _sparse(
     return o, smooth(target, o["label_smoothing"], p.shape[-1]), p, valid, weight
 
 
+def capped_logits_and_z_loss(p: np.ndarray, o: dict[str, Any]) -> tuple[np.ndarray, Any]:
+    """The soft-capped logits ``c tanh(z / c)`` and the z-loss ``ζ logsumexp(z)²`` of each row
+    (of the capped logits); ``(p, 0)`` with both options off. Both act on logits only.
+
+    Gemma Team (2024), Gemma 2, logit soft-capping; Chowdhery et al. (2022), PaLM, §5, z-loss.
+    """
+    zeta, cap = o["z_loss"], o["softcap"]
+    if not o["from_logits"]:
+        if zeta or cap is not None:
+            raise ValueError("z_loss and softcap are defined on logits only")
+        return p, 0.0
+    if cap is not None:
+        p = cap * np.tanh(p / cap)
+    return p, (zeta * logsumexp(p) ** 2 if zeta else 0.0)
+
+
 @_register("categorical_crossentropy")
 def categorical_crossentropy(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    """``-Σ_k y_k log p_k`` (weighted by ``Σ y_k w_k``).
+    """``-Σ_k y_k log p_k + ζ lse(z)²`` (weighted by ``Σ y_k w_k``), ``z`` soft-capped.
 
     Goodfellow, Bengio & Courville (2016), Deep Learning, §6.2.2.3.
     """
-    o, y, p, weight = _multiclass(inputs, params, _CE)
-    return weight * cross_entropy(y, log_p_of(p, o))
+    o, y, p, weight = _multiclass(inputs, params, {**_CE, **_LOGIT_OPTIONS})
+    p, z_term = capped_logits_and_z_loss(p, o)
+    return weight * (cross_entropy(y, log_p_of(p, o)) + z_term)
 
 
 @_register("sparse_categorical_crossentropy")
 def sparse_categorical_crossentropy(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     """Categorical cross-entropy of the one-hot labels, weighted by ``w[y]``; 0 where ignored."""
-    o, y, p, valid, weight = _sparse(inputs, params, _CE)
-    return np.where(valid, weight * cross_entropy(y, log_p_of(p, o)), 0.0)
+    o, y, p, valid, weight = _sparse(inputs, params, {**_CE, **_LOGIT_OPTIONS})
+    p, z_term = capped_logits_and_z_loss(p, o)
+    return np.where(valid, weight * (cross_entropy(y, log_p_of(p, o)) + z_term), 0.0)
 
 
 def log_p_of(p: np.ndarray, o: dict[str, Any]) -> np.ndarray:

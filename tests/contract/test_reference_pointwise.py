@@ -241,6 +241,24 @@ VARIANTS: list[Variant] = [
         None,
     ),
     ("categorical_crossentropy", "soft_axis_0", {"axis": 0}, classes_first),
+    (
+        "categorical_crossentropy",
+        "logits_z_loss_softcap_soft",
+        {"from_logits": True, "z_loss": 1e-2, "softcap": 0.5},
+        soft_targets,
+    ),
+    (
+        "categorical_crossentropy",
+        "logits_z_loss_smoothing_class_weight_axis_0",
+        {
+            "from_logits": True,
+            "z_loss": 0.1,
+            "label_smoothing": 0.1,
+            "class_weight": _weights(C),
+            "axis": 0,
+        },
+        classes_first,
+    ),
     ("categorical_focal_crossentropy", "logits", {"from_logits": True, "gamma": 1.5}, None),
     (
         "categorical_focal_crossentropy",
@@ -257,6 +275,25 @@ VARIANTS: list[Variant] = [
         ignored_label,
     ),
     ("sparse_categorical_crossentropy", "labels_keep_class_axis", {}, labels_with_class_axis),
+    (
+        "sparse_categorical_crossentropy",
+        "logits_z_loss_softcap_ignore_class_weight_smoothing",
+        {
+            "from_logits": True,
+            "z_loss": 0.05,
+            "softcap": 0.3,
+            "ignore_index": -1,
+            "class_weight": _weights(C),
+            "label_smoothing": 0.1,
+        },
+        ignored_label,
+    ),
+    (
+        "sparse_categorical_crossentropy",
+        "logits_softcap_axis_0",
+        {"from_logits": True, "softcap": 0.4, "axis": 0},
+        sparse_classes_first,
+    ),
     (
         "sparse_categorical_crossentropy",
         "logits_axis_0",

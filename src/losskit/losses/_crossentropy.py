@@ -23,6 +23,11 @@ _REFERENCE_CCE = (
     "Goodfellow, Bengio & Courville, Deep Learning (2016), §6.2.2.3; torch.nn.CrossEntropyLoss"
 )
 _SMOOTHING = "Szegedy et al., Rethinking the Inception Architecture (2016), label smoothing"
+_Z_LOSS = "Chowdhery et al., PaLM: Scaling Language Modeling with Pathways (2022), §5, z-loss"
+_SOFTCAP = (
+    "Gemma Team, Gemma 2: Improving Open Language Models at a Practical Size (2024), "
+    "logit soft-capping"
+)
 
 
 @register(
@@ -102,7 +107,7 @@ def binary_crossentropy(
     task="multiclass",
     domain="probability",
     properties={"proper": True, "convex": True, "bounded": False, "from_logits": True},
-    references=(_REFERENCE_CCE, _SMOOTHING),
+    references=(_REFERENCE_CCE, _SMOOTHING, _Z_LOSS, _SOFTCAP),
 )
 def categorical_crossentropy(
     y_true: Any,
@@ -112,6 +117,8 @@ def categorical_crossentropy(
     label_smoothing: float = 0.0,
     class_weight: Any = None,
     axis: int = -1,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
     sample_weight: Any = None,
     mask: Any = None,
     reduction: str = "mean",
@@ -119,31 +126,53 @@ def categorical_crossentropy(
 ) -> Any:
     r"""Categorical cross-entropy against a target distribution over ``axis``.
 
-    .. math:: \ell = -\sum_k y_k \log p_k,\qquad \log p = \operatorname{log\_softmax}(z)
+    .. math:: \ell = -\sum_k y_k \log p_k + ζ \operatorname{logsumexp}(z)^2,\qquad
+              \log p = \operatorname{log\_softmax}(z)
 
     From logits ``log p`` is the stable ``log_softmax`` (a logit of -inf, a masked class, is
-    fine). From probabilities ``y_pred`` is *not* renormalised (as in the source article and
-    torch); each log is clamped at -100 with a bounded slope, and with validation on, rows that do
-    not sum to 1 are rejected with a hint to pass ``from_logits=True``.
+    fine). With ``softcap=c`` the logits are first replaced by ``c·tanh(z / c)``, and ζ =
+    ``z_loss`` adds ``ζ·logsumexp(z)²`` (of the capped logits) to each row's loss; both default
+    to off, and then the result is exactly that of the plain formula. From probabilities
+    ``y_pred`` is *not* renormalised (as in the source article and torch); each log is clamped
+    at -100 with a bounded slope, and with validation on, rows that do not sum to 1 are rejected
+    with a hint to pass ``from_logits=True``.
 
     Args:
         y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
         y_pred: probabilities, or logits with ``from_logits=True``.
         label_smoothing: ε; targets become ``(1 - ε)·y + ε/K``.
         class_weight: length-K weights; each sample's loss is multiplied by
-            ``Σ_k y_k w_k`` computed from the targets *before* smoothing.
+            ``Σ_k y_k w_k`` computed from the targets *before* smoothing (the z-loss term
+            included).
         axis: the class axis (``axis=1`` for channels-first ``(N, C, d1, ...)``).
+        z_loss: ζ ≥ 0, the weight of the auxiliary ``logsumexp(z)²`` term that keeps the
+            softmax normaliser near 1 (PaLM's z-loss, ζ = 1e-4 there; the ``z_loss`` of T5X's
+            ``cross_entropy_with_logits``). Logits only: with ``from_logits=False`` a non-zero
+            value is an error.
+        softcap: None, or c > 0: logits are soft-capped to ``c·tanh(z / c)`` (in (-c, c))
+            before the softmax, as Gemma 2's final logits (c = 30). A logit of -inf becomes
+            -c, so mask classes after capping. The capped logits are rounded to the compute
+            dtype: in float32 a very small loss (a confident row) keeps about 1e-5 relative
+            accuracy instead of 1e-6. Logits only.
         sample_weight, mask, reduction, normalizer: the reduction contract.
 
     References: Goodfellow et al., *Deep Learning* (2016) §6.2.2.3; Szegedy et al. (2016) for
-    label smoothing.
+    label smoothing; Chowdhery et al., *PaLM* (2022) §5 for the z-loss; Gemma Team, *Gemma 2*
+    (2024) for logit soft-capping.
 
     >>> import numpy as np, losskit as lk
     >>> y = np.array([[0.0, 1.0, 0.0]])
     >>> round(float(lk.categorical_crossentropy(y, np.array([[0.2, 0.5, 0.3]]))), 6)
     0.693147
+    >>> z = np.array([[0.0, 0.0, 0.0]])  # uniform: log 3, and logsumexp(z)² = (log 3)²
+    >>> round(float(lk.categorical_crossentropy(y, z, from_logits=True, z_loss=1e-4)), 6)
+    1.098733
+    >>> z = np.array([[0.0, 100.0, 0.0]])  # capped at 1: log(2 + e) - 1 = 0.5514...
+    >>> round(float(lk.categorical_crossentropy(y, z, from_logits=True, softcap=1.0)), 6)
+    0.551445
     """
     from_logits = _validate.check_bool("from_logits", from_logits)
+    z_loss, softcap = _logit_options(from_logits, z_loss, softcap)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -168,6 +197,8 @@ def categorical_crossentropy(
         weight = xp.sum(y_true * class_weight, axis=-1)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    if softcap is not None:
+        y_pred = soft_cap(backend, y_pred, softcap)
     fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask, weight)
     kernel = getattr(backend, "softmax_crossentropy", None) if from_logits else None
     if kernel is not None:  # TensorFlow's fused kernel (where it applies): Σ y·log p too
@@ -175,11 +206,16 @@ def categorical_crossentropy(
     else:
         log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
         loss = backend.sum_times_log(y_true, log_p, axis=-1)
-    if fused != "none":  # a plain mean or sum of the rows (negated once, exactly)
+    if z_loss:
+        loss = z_loss_term(backend, y_pred, z_loss) - loss
+        if fused != "none":
+            return backend.reduce_all(loss, fused)
+    elif fused != "none":  # a plain mean or sum of the rows (negated once, exactly)
         total = -xp.sum(loss)
         rows = math.prod(backend.shape(loss))
         return total / rows if fused == "mean" and rows else total
-    loss = -loss
+    else:
+        loss = -loss
     return reduce_loss(
         backend,
         loss,
@@ -199,7 +235,7 @@ def categorical_crossentropy(
     task="multiclass",
     domain="probability",
     properties={"proper": True, "convex": True, "bounded": False, "from_logits": True},
-    references=(_REFERENCE_CCE, _SMOOTHING),
+    references=(_REFERENCE_CCE, _SMOOTHING, _Z_LOSS, _SOFTCAP),
 )
 def sparse_categorical_crossentropy(
     y_true: Any,
@@ -210,6 +246,8 @@ def sparse_categorical_crossentropy(
     class_weight: Any = None,
     ignore_index: int | None = None,
     axis: int = -1,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
     sample_weight: Any = None,
     mask: Any = None,
     reduction: str = "mean",
@@ -218,10 +256,13 @@ def sparse_categorical_crossentropy(
     r"""Categorical cross-entropy with integer class indices as targets.
 
     .. math:: \ell = \operatorname{logsumexp}(z) - (1-ε)\, z_y - \tfrac{ε}{K}\sum_k z_k
+              + ζ \operatorname{logsumexp}(z)^2
 
-    (from logits; from probabilities ``-(1-ε) \log p_y - \tfrac{ε}{K}\sum_k \log p_k`` with
-    clamped logs). Identical to :func:`categorical_crossentropy` on the one-hot targets, with or
-    without class weights and smoothing.
+    (from logits, with ``z`` replaced by ``c·tanh(z / c)`` when ``softcap=c``; from
+    probabilities ``-(1-ε) \log p_y - \tfrac{ε}{K}\sum_k \log p_k`` with clamped logs).
+    Identical to :func:`categorical_crossentropy` on the one-hot targets, with or without class
+    weights, smoothing, z-loss and soft cap. ``z_loss=0`` and ``softcap=None`` (the defaults)
+    leave the plain formula and its fused kernels exactly as they are.
 
     Args:
         y_true: class indices in ``[0, K)``, ``y_pred``'s shape without ``axis`` (a size-1 axis in
@@ -229,19 +270,39 @@ def sparse_categorical_crossentropy(
         y_pred: probabilities, or logits with ``from_logits=True``, classes along ``axis``.
         class_weight: length-K weights; each sample's loss is multiplied by ``w[y]``.
         ignore_index: a label value excluded from the loss and from the mean's denominator
-            (torch's ``ignore_index``; an all-ignored batch gives 0, not NaN).
+            (torch's ``ignore_index``; an all-ignored batch gives 0, not NaN). The z-loss term
+            of an excluded position (ignored or masked) is excluded with it.
         axis: the class axis (``axis=1`` for torch's ``(N, C, d1, ...)`` layout).
+        z_loss: ζ ≥ 0, weight of ``logsumexp(z)²`` added to each position's loss (PaLM's
+            z-loss, ζ = 1e-4 there; T5X's ``cross_entropy_with_logits(z_loss=...)``): it keeps
+            the softmax normaliser near 1. Its gradient is ``2ζ·logsumexp(z)·softmax(z)``.
+            Logits only (a non-zero value with ``from_logits=False`` is an error).
+        softcap: None, or c > 0: the logits become ``c·tanh(z / c)`` before the softmax
+            (Gemma 2's final-logit soft-capping, c = 30); the gradient through the cap is
+            multiplied by ``1 - tanh²(z / c)``. A logit of -inf becomes -c. The capped logits
+            are rounded to the compute dtype (in float32 a very small loss keeps about 1e-5
+            relative accuracy). Logits only.
         sample_weight, mask, reduction, normalizer: the reduction contract.
 
-    References: torch ``cross_entropy``; Keras ``SparseCategoricalCrossentropy``.
+    References: torch ``cross_entropy``; Keras ``SparseCategoricalCrossentropy``; Chowdhery et
+    al., *PaLM* (2022) §5 for the z-loss; Gemma Team, *Gemma 2* (2024) for soft-capping.
 
     >>> import numpy as np, losskit as lk
     >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     >>> round(float(lk.sparse_categorical_crossentropy([0, -100], logits, from_logits=True,
     ...                                                ignore_index=-100)), 6)
     0.239545
+    >>> # z-loss: + 1e-4·logsumexp(z)² = 1e-4·(log(e² + 2))², on the first row only
+    >>> round(float(lk.sparse_categorical_crossentropy([0, -100], logits, from_logits=True,
+    ...                                                ignore_index=-100, z_loss=1e-4)), 6)
+    0.240046
+    >>> # soft cap 1: the logit 2 counts as tanh(2) = 0.964...
+    >>> round(float(lk.sparse_categorical_crossentropy([0], logits[:1], from_logits=True,
+    ...                                                softcap=1.0)), 6)
+    0.566851
     """
     from_logits = _validate.check_bool("from_logits", from_logits)
+    z_loss, softcap = _logit_options(from_logits, z_loss, softcap)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -269,11 +330,18 @@ def sparse_categorical_crossentropy(
         fused = fused_reduction(
             backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
         )
-        loss = backend.sparse_crossentropy_logits(
-            labels, backend.moveaxis(y_pred, axis, -1), label_smoothing, fused
-        )
-        if fused != "none":
-            return loss
+        logits = backend.moveaxis(y_pred, axis, -1)
+        if softcap is not None:
+            logits = soft_cap(backend, logits, softcap)
+        if z_loss:  # the kernel's rows, plus the z-loss term, then the same reduction
+            loss = backend.sparse_crossentropy_logits(labels, logits, label_smoothing)
+            loss = loss + z_loss_term(backend, logits, z_loss)
+            if fused != "none":
+                return backend.reduce_all(loss, fused)
+        else:
+            loss = backend.sparse_crossentropy_logits(labels, logits, label_smoothing, fused)
+            if fused != "none":
+                return loss
     else:
         loss = _sparse_from_probabilities(
             backend, labels, y_pred, axis, label_smoothing, checking, eps
@@ -291,6 +359,34 @@ def sparse_categorical_crossentropy(
 
 
 # ---------------------------------------------------------------------- helpers
+def _logit_options(from_logits: bool, z_loss: Any, softcap: Any) -> tuple[float, float | None]:
+    """``(z_loss, softcap)`` checked: both act on logits, so they need ``from_logits=True``."""
+    z_loss = _validate.check_z_loss(z_loss)
+    softcap = _validate.check_softcap(softcap)
+    if not from_logits and z_loss:
+        raise ValueError(
+            f"z_loss={z_loss:g} needs from_logits=True: the z-loss penalises logsumexp(z)² of "
+            "the logits, which probabilities do not determine (pass logits, or z_loss=0)"
+        )
+    if not from_logits and softcap is not None:
+        raise ValueError(
+            f"softcap={softcap:g} needs from_logits=True: soft-capping c·tanh(z / c) applies "
+            "to logits before the softmax (pass logits, or softcap=None)"
+        )
+    return z_loss, softcap
+
+
+def soft_cap(backend: ArrayAPIBackend, logits: Any, cap: float) -> Any:
+    """``c·tanh(z / c)``: logits squashed smoothly into ``(-c, c)`` (slope 1 at 0)."""
+    return cap * backend.xp.tanh(logits / cap)
+
+
+def z_loss_term(backend: ArrayAPIBackend, logits: Any, z_loss: float) -> Any:
+    """``ζ·logsumexp(z)²`` over the last axis; its gradient is ``2ζ·logsumexp(z)·softmax(z)``."""
+    lse = backend.logsumexp(logits, axis=-1)
+    return z_loss * (lse * lse)
+
+
 def _check_prediction(backend: ArrayAPIBackend, y_pred: Any, from_logits: bool) -> None:
     _validate.check_no_nan(backend, y_pred, "y_pred")
     if not from_logits:

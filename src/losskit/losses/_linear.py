@@ -46,7 +46,9 @@ CHUNK_BYTES = 8 * 2**20
 _REFERENCES = (
     "Wijmans et al. (2025), Cut Your Losses in Large-Vocabulary Language Models; "
     "torch.nn.functional.linear_cross_entropy",
-    "Chowdhery et al. (2022), PaLM, §5 (z-loss); Gemma 2 (2024) logit soft-capping",
+    "Chowdhery et al. (2022), PaLM: Scaling Language Modeling with Pathways, §5 (z-loss)",
+    "Gemma Team (2024), Gemma 2: Improving Open Language Models at a Practical Size "
+    "(logit soft-capping)",
 )
 
 
@@ -95,10 +97,13 @@ def linear_cross_entropy(
     .. math:: \ell = \operatorname{logsumexp}(z) - (1-ε)\, z_y - \tfrac{ε}{V}\sum_k z_k
               + ζ \operatorname{logsumexp}(z)^2
 
-    (ε = ``label_smoothing``, ζ = ``z_loss``), so that with ζ = 0 and no soft cap it equals
+    (ε = ``label_smoothing``, ζ = ``z_loss``), so that it equals
     ``sparse_categorical_crossentropy(targets, hidden @ weight.T + bias, from_logits=True, ...)``
-    for every shared option, with the same reduction contract. The z-term is part of the token's
-    loss: class and sample weights multiply it too.
+    for every shared option (``z_loss`` and ``softcap`` included), with the same reduction
+    contract. The z-term is part of the token's loss: class and sample weights multiply it too,
+    and an ignored or masked token contributes neither term. The chunked kernels compute both
+    options and their gradients inside each chunk: ``∂(ζ lse²)/∂z = 2ζ·lse·softmax(z)``, and the
+    soft cap multiplies the logits' gradient by ``1 - tanh²(z / c)``.
 
     Tokens are processed ``chunk_size`` at a time, so memory beyond the inputs and gradients is
     one chunk of logits instead of ``N × V``. PyTorch: for ``"mean"``/``"sum"``/
@@ -124,7 +129,7 @@ def linear_cross_entropy(
             default -100; ``None`` excludes nothing). An all-ignored batch gives 0, not NaN.
         label_smoothing: ε in [0, 1].
         z_loss: ζ ≥ 0, the weight of ``logsumexp(z)²`` (PaLM uses 1e-4).
-        softcap: c > 0 or None: logits become ``c·tanh(z / c)`` (Gemma 2).
+        softcap: c > 0 or None: logits become ``c·tanh(z / c)`` (Gemma 2 uses c = 30).
         class_weight: length-V weights; each token's loss is multiplied by ``w[y]``.
         sample_weight, mask, reduction, normalizer: the reduction contract (weights and masks
             have ``targets``' shape, a prefix of it, or broadcast to it).
@@ -133,7 +138,8 @@ def linear_cross_entropy(
             chunk holds less than 8 MiB of float32 logits.
 
     References: Wijmans et al., *Cut Your Losses in Large-Vocabulary Language Models* (2025);
-    torch ``linear_cross_entropy``; Chowdhery et al., *PaLM* (2022) for the z-loss.
+    torch ``linear_cross_entropy``; Chowdhery et al., *PaLM* (2022) §5 for the z-loss; Gemma
+    Team, *Gemma 2* (2024) for logit soft-capping.
 
     >>> import numpy as np, losskit as lk
     >>> from losskit import linear_cross_entropy
@@ -144,6 +150,12 @@ def linear_cross_entropy(
     >>> round(float(lk.sparse_categorical_crossentropy(
     ...     [0, -100], hidden @ weight.T, from_logits=True, ignore_index=-100)), 6)
     0.239545
+    >>> options = {"z_loss": 1e-4, "softcap": 30.0, "label_smoothing": 0.1}
+    >>> round(float(linear_cross_entropy(hidden, weight, np.array([0, -100]), **options)), 6)
+    0.373812
+    >>> round(float(lk.sparse_categorical_crossentropy(
+    ...     [0, -100], hidden @ weight.T, from_logits=True, ignore_index=-100, **options)), 6)
+    0.373812
     """
     check_reduction(reduction, normalizer)
     _check_ignore_index(ignore_index)
@@ -204,11 +216,8 @@ def _check_options(
 ) -> tuple[float, float, float | None, int | None]:
     """The scalar options, checked: ``(label_smoothing, z_loss, softcap, chunk_size)``."""
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
-    z_loss = _validate.check_range("z_loss", z_loss, 0.0, math.inf, high_open=True)
-    if softcap is not None:
-        softcap = _validate.check_range(
-            "softcap", softcap, 0.0, math.inf, low_open=True, high_open=True
-        )
+    z_loss = _validate.check_z_loss(z_loss)
+    softcap = _validate.check_softcap(softcap)
     if chunk_size is not None:
         chunk_size = _validate.check_int("chunk_size", chunk_size, optional=True)
         if chunk_size <= 0:
@@ -444,8 +453,9 @@ def chunk_terms(
 
     With ``m`` the row maximum, ``s = Σ exp(z - m)`` and ``lse = m + log s``:
     ``ℓ = log s - (1-ε)(z_y - m) - ε(mean z - m) + ζ lse²`` (no cancellation between ``lse``
-    and ``z_y``), and ``∂ℓ/∂z = softmax(z)(1 + 2ζ lse) - (1-ε) onehot(y) - ε/V``, times
-    ``1 - (z/c)²`` through a soft cap.
+    and ``z_y``), and ``∂ℓ/∂z = softmax(z)(1 + 2ζ lse) - (1-ε) onehot(y) - ε/V`` (``z`` the
+    capped logits), times ``1 - tanh²(z₀/c) = 1 - (z/c)²`` with respect to the logits ``z₀``
+    before a soft cap.
     """
     xp = backend.xp
     label_smoothing, z_loss, cap = plan.label_smoothing, plan.z_loss, plan.softcap

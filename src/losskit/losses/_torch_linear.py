@@ -63,6 +63,18 @@ def weighted_sum(
     return _WeightedSum.apply(h, w, b, labels, valid, coef, plan)
 
 
+#: Under a soft cap the gradient needs the chunk's ``tanh`` and its softmax at once: the chunk's
+#: rows are then processed in (at most) this many blocks, with one spare buffer of a block's
+#: size, and blocks of at least ``CAPPED_BLOCK_ELEMENTS`` logits (fewer, larger operations).
+CAPPED_BLOCKS = 8
+CAPPED_BLOCK_ELEMENTS = 2**21
+
+
+def _capped_block_rows(rows: int, classes: int) -> int:
+    """Rows of a block of :func:`_capped_chunk` for chunks of ``rows``."""
+    return min(rows, max(-(-rows // CAPPED_BLOCKS), -(-CAPPED_BLOCK_ELEMENTS // classes)))
+
+
 # ---------------------------------------------------------------------- one chunk
 def _chunk(
     h: Any, w: Any, b: Any, labels: Any, plan: Plan, coef: Any, buffers: list[Any]
@@ -71,18 +83,16 @@ def _chunk(
 
     ``buffers[0]`` (``(rows, V)``, allocated once per sweep so that the pages of a large buffer
     are touched once, not once per chunk) holds the logits, then their exponentials, then the
-    gradient; ``buffers[1]`` holds ``tanh`` for the soft cap's derivative. The formula is that of
-    :func:`losskit.losses._linear.chunk_terms`.
+    gradient; under a soft cap with a gradient, see :func:`_capped_chunk` (``buffers[1]``). The
+    formula is that of :func:`losskit.losses._linear.chunk_terms`.
     """
     smoothing, z_loss, cap = plan.label_smoothing, plan.z_loss, plan.softcap
     rows = h.shape[0]
     z = logits(h, w, b, out=buffers[0][:rows])
-    capped = None
+    if cap is not None and coef is not None:
+        return _capped_chunk(z, labels, plan, coef, buffers[1])
     if cap is not None:
-        z.div_(cap).tanh_()
-        if coef is not None:
-            capped = buffers[1][:rows].copy_(z)
-        z.mul_(cap)
+        z.div_(cap).tanh_().mul_(cap)
     top = z.amax(dim=1, keepdim=True)
     top = torch.where(torch.isfinite(top), top, 0.0)
     z.sub_(top)
@@ -104,8 +114,47 @@ def _chunk(
     if smoothing:
         z.sub_((coef * (smoothing / plan.num_classes))[:, None])
     z.scatter_add_(1, labels[:, None], (coef * (smoothing - 1.0))[:, None])
-    if capped is not None:
-        z.mul_(capped.square_().neg_().add_(1.0))
+    return loss, z
+
+
+def _capped_chunk(z: Any, labels: Any, plan: Plan, coef: Any, spare: Any) -> tuple[Any, Any]:
+    """:func:`_chunk` under a soft cap ``c``, with a gradient: ``z`` (the chunk's logits) becomes
+    ``t = tanh(z / c)``, then, a block of rows at a time, the capped logits ``c·t`` are formed in
+    ``spare`` and turned into the block's loss and ``g = coef·∂ℓ/∂(c·t)``, and ``z`` receives
+    ``g·(1 - t²)``: the same operations as the uncapped chunk, so memory beyond ``z`` is one
+    block (``1 / CAPPED_BLOCKS`` of a large chunk), not a second chunk."""
+    smoothing, z_loss, cap = plan.label_smoothing, plan.z_loss, plan.softcap
+    if cap is None:
+        raise ValueError("_capped_chunk is the kernel of a soft-capped plan")
+    rows = z.shape[0]
+    z.div_(cap).tanh_()
+    loss = torch.empty(rows, dtype=z.dtype, device=z.device)
+    step = spare.shape[0]
+    for start in range(0, rows, step):
+        stop = min(start + step, rows)
+        tanh, part, y = z[start:stop], coef[start:stop], labels[start:stop, None]
+        u = torch.mul(tanh, cap, out=spare[: stop - start])
+        top = u.amax(dim=1, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, 0.0)
+        u.sub_(top)
+        picked = u.gather(1, y)[:, 0]
+        centred = u.mean(dim=1) if smoothing else None
+        u.exp_()
+        total = u.sum(dim=1)
+        log_total = total.log()
+        block = log_total - (1.0 - smoothing) * picked
+        if centred is not None:
+            block -= smoothing * centred
+        lse = log_total + top[:, 0]
+        if z_loss:
+            block += z_loss * lse * lse
+        loss[start:stop] = block
+        scale = (1.0 + 2.0 * z_loss * lse) / total if z_loss else total.reciprocal()
+        u.mul_((part * scale)[:, None])
+        if smoothing:
+            u.sub_((part * (smoothing / plan.num_classes))[:, None])
+        u.scatter_add_(1, y, (part * (smoothing - 1.0))[:, None])
+        tanh.square_().neg_().add_(1.0).mul_(u)
     return loss, z
 
 
@@ -121,9 +170,10 @@ def _sweep(
     grad_h = torch.empty(h.shape, **new) if grad and needs[0] else None
     grad_w = torch.empty(w.shape, **new) if grad and needs[1] else None
     grad_b = torch.empty(b.shape, **new) if grad and b is not None and needs[2] else None
-    buffers = [torch.empty((min(plan.rows, tokens), w.shape[0]), **new)]
+    rows = min(plan.rows, tokens)
+    buffers = [torch.empty((rows, w.shape[0]), **new)]
     if grad and plan.softcap is not None:
-        buffers.append(torch.empty_like(buffers[0]))
+        buffers.append(torch.empty((_capped_block_rows(rows, w.shape[0]), w.shape[0]), **new))
     for start in range(0, tokens, plan.rows):
         stop = min(start + plan.rows, tokens)
         chunk = h[start:stop]
