@@ -186,6 +186,47 @@ def _beta_nll() -> Case:
     return Case([r.normal(size=N), r.normal(size=N), r.random(N) + 0.5], {}, (1, 2))
 
 
+def _preference(count: int, average: bool = False, **params: Any) -> Callable[[], Case]:
+    """Log-probabilities of chosen and rejected completions (sums over about 20 tokens, or
+    per-token averages), then, for four inputs, the reference model's, a few nats away."""
+
+    def make() -> Case:
+        r = _rng()
+        scale = (0.1, 2.0) if average else (5.0, 40.0)
+        policy = [-(scale[0] + scale[1] * r.random(N)) for _ in range(2)]
+        if count == 2:
+            return Case(policy, params, differentiable=(0, 1))
+        shift = 0.2 if average else 3.0
+        reference = [np.minimum(p + shift * r.normal(size=N), -0.01) for p in policy]
+        return Case([*policy, *reference], params, differentiable=(0, 1, 2, 3))
+
+    return make
+
+
+def _policy(**params: Any) -> Callable[[], Case]:
+    """Per-token log-probabilities ``(N, L)`` of the policy and of the sampling policy (ratios
+    from about 0.5 to 2, on both sides of the clip range), one advantage per sequence."""
+
+    def make() -> Case:
+        r = _rng()
+        logps = np.log(r.random((N, L)) * 0.9 + 0.05)
+        old = logps + 0.4 * r.normal(size=(N, L))
+        return Case([logps, old, r.normal(size=N)], params, differentiable=(0,))
+
+    return make
+
+
+def _distillation(**params: Any) -> Callable[[], Case]:
+    """Teacher and student logits ``(N, 3, C + 1)``: a vocabulary at each of 3 positions."""
+
+    def make() -> Case:
+        r = _rng()
+        teacher, student = 2.0 * r.normal(size=(2, N, 3, C + 1))
+        return Case([teacher, student], params, differentiable=(1,))
+
+    return make
+
+
 FACTORIES: dict[str, Callable[[], Case]] = {
     # regression
     "mean_squared_error": _regression(),
@@ -257,6 +298,18 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "crps_gaussian": _crps_gaussian,
     "crps_ensemble": _ensemble,
     "beta_nll": _beta_nll,
+    # policy optimisation and distillation of language models
+    "grpo": _policy(epsilon_high=0.28),
+    "generalized_jsd": _distillation(beta=0.3, temperature=2.0),
+    "distillation_kl": _distillation(
+        temperature=2.0, direction="reverse", temperature_scaling=True
+    ),
+    # preference optimisation
+    "dpo": _preference(4, label_smoothing=0.1),
+    "kto": _preference(4, kl=0.3, undesirable_weight=1.33),
+    "orpo": _preference(2, average=True),
+    "simpo": _preference(2, average=True, label_smoothing=0.1),
+    "cpo": _preference(2, label_smoothing=0.1),
 }
 
 

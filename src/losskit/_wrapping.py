@@ -10,8 +10,11 @@ from ._object import CALL_ARGUMENTS
 
 #: Name parts written in capitals in class names (``kl_divergence`` → ``KLDivergence``).
 _ACRONYMS = {"kl", "js", "nll", "ctc", "nce", "ndcg", "crps", "mle", "l1", "iou"}
+_ACRONYMS |= {"dpo", "kto", "orpo", "cpo"}  # preference optimisation
+_ACRONYMS |= {"grpo", "jsd"}  # policy optimisation, distillation
 #: Whole names whose class name is not the plain CamelCase of their parts.
 _CLASS_NAMES = {"listnet": "ListNet", "listmle": "ListMLE", "ntxent": "NTXent"}
+_CLASS_NAMES["simpo"] = "SimPO"
 
 
 def class_name(name: str) -> str:
@@ -43,6 +46,16 @@ def takes_pair(function: Callable[..., Any]) -> bool:
 #: Losses whose inputs cannot travel as one ``(y_true, y_pred)`` pair (so have no Keras class),
 #: and why.
 NOT_A_PAIR = {
+    "kto": (
+        "its chosen and rejected completions are separate, unpaired batches of any lengths, "
+        "and its kl reference point is estimated per batch; call losskit.kto in a custom "
+        "train_step"
+    ),
+    "grpo": (
+        "its inputs are per-token log-probabilities (B, T) under the policy and the sampling "
+        "policy and one advantage per sequence (B,), which no single y_pred tensor can carry; "
+        "call losskit.grpo in a custom train_step"
+    ),
     "linear_cross_entropy": (
         "its inputs are hidden states (N, d) and the output weight (V, d), which no single "
         "y_pred tensor can carry; call losskit.linear_cross_entropy in a custom train_step"
@@ -50,7 +63,7 @@ NOT_A_PAIR = {
 }
 
 #: Positional parameter names that hold targets or labels (the rest hold predictions).
-TARGET_NAMES = ("y_true", "labels", "y", "target", "targets")
+TARGET_NAMES = ("y_true", "labels", "y", "target", "targets", "teacher_logits")
 
 
 def positional_inputs(function: Callable[..., Any]) -> list[str]:

@@ -40,6 +40,7 @@ import numpy as np
 from . import _compare
 from ._object import Loss
 from ._registry import LossInfo, info, names
+from ._wrapping import positional_inputs
 
 CHECK_TASKS = ("binary", "multiclass", "multilabel", "regression", "segmentation")
 CONTRACT = ("y_true", "y_pred", "sample_weight", "mask", "reduction", "normalizer")
@@ -228,7 +229,7 @@ def _entry_json(entry: LossInfo) -> dict[str, Any]:
         "task": entry.task,
         "domain": entry.domain,
         "properties": entry.properties,
-        "parameters": {p.name: p.default for p in user_parameters(entry.function)},
+        "parameters": {p.name: _default(p) for p in user_parameters(entry.function)},
         "references": list(entry.references),
         "contract_exceptions": entry.contract_exceptions,
     }
@@ -246,7 +247,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     )
     lines += ["", description(entry.function), "", "Parameters:"]
     params = user_parameters(entry.function)
-    lines += [f"  {p.name} = {p.default!r}" for p in params] or ["  (none)"]
+    lines += [f"  {p.name} = {_default(p)!r}" for p in params] or ["  (none)"]
     lines.append("  plus sample_weight=None, mask=None, reduction='mean', normalizer=None")
     lines += ["", f"Properties: {describe_properties(entry.properties) or '(none recorded)'}"]
     if entry.contract_exceptions:
@@ -254,10 +255,25 @@ def cmd_info(args: argparse.Namespace) -> int:
         lines += [f"  - {k}: {why}" for k, why in sorted(entry.contract_exceptions.items())]
     if entry.references:
         lines += ["", "References:", *(f"  - {r}" for r in entry.references)]
-    call = ", ".join(["y_true", "y_pred", *(f"{p.name}={p.default!r}" for p in params)])
+    inputs = positional_inputs(entry.function) or ["y_true", "y_pred"]
+    call = ", ".join([*inputs, *(f"{p.name}={_default(p)!r}" for p in params)])
     lines += ["", f"Call: lk.{entry.name}({call})"]
     print("\n".join(lines))
     return 0
+
+
+class _Required:
+    """Stands for the default of a keyword parameter that has none (``kto``'s ``kl``)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+    __str__ = __repr__
+
+
+def _default(parameter: inspect.Parameter) -> Any:
+    """A parameter's default, or :class:`_Required` for one without."""
+    return _Required() if parameter.default is parameter.empty else parameter.default
 
 
 # ------------------------------------------------------------------- loading user functions

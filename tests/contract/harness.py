@@ -29,6 +29,10 @@ CONTRACT_ARGUMENTS = ("sample_weight", "mask", "reduction", "normalizer")
 EDGE_LOGITS = np.array([1e4, -1e4, 100.0, -100.0, 0.0, 30.0, -30.0, 17.0, -17.0, 1e-3])
 #: Probabilities at and next to the ends of [0, 1], a subnormal one included.
 EDGE_PROBABILITIES = np.array([0.0, 1.0, 1e-45, 1 - 2.0**-24, 0.5, 1e-12])
+#: Log-probabilities from a nearly certain completion to a hopeless one. Each input of a
+#: preference loss takes them in its own order (rolled by its position), so log-ratios and
+#: margins reach ±1e3 while no two inputs cancel.
+EDGE_LOG_PROBABILITIES = np.array([-1e-9, -1e3, -0.5, -30.0, -1e-3, -300.0])
 
 
 #: Real-valued predictions whose loss overflows for a reason of its own at ±1e4: a log-rate
@@ -109,6 +113,15 @@ def batch_size(case: Case) -> int:
     return int(np.asarray(case.inputs[batch_inputs(case)[0]]).shape[0])
 
 
+def mask_length(spec_: Spec, case: Case) -> int:
+    """Entries of a mask with one value per example: the batch size, or for a loss whose unreduced
+    value concatenates its inputs' examples (kind ``"concatenated"``: ``kto``'s chosen, then
+    rejected completions) the length of that value."""
+    if spec_.info.kind == "concatenated":
+        return int(np.shape(spec_.function(*case.inputs, **case.params, reduction="none"))[0])
+    return batch_size(case)
+
+
 def take(case: Case, rows: np.ndarray | slice) -> Case:
     """The same sample restricted (or permuted) to ``rows`` of its batch."""
     keep = set(batch_inputs(case))
@@ -160,7 +173,8 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
     """Samples whose predictions sit at the edges of the loss's domain.
 
     Logits (``from_logits=True`` or a logit domain): ±1e4, ±100, ±30, ±17, 0, 1e-3. Probabilities:
-    0, 1, subnormal, 1 - 2⁻²⁴ (rows of a distribution stay distributions). Real-valued
+    0, 1, subnormal, 1 - 2⁻²⁴ (rows of a distribution stay distributions). Log-probabilities:
+    -1e-9 to -1e3, in a different order for each input. Real-valued
     predictions: ±1e4 and 0 (positive scales such as a variance: 1e-6 and 1e4). Embeddings: zero
     vectors and vectors of norm 1e4. Positive means: 1e-8 and 1e4. Plus a batch of one example.
     """
@@ -183,6 +197,11 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
             x[1::2] *= 1e4 / np.linalg.norm(x[1::2], axis=-1, keepdims=True)
             inputs[i] = x
         out.append(("zero and 1e4-norm embeddings", replace(base, inputs=inputs)))
+        return out
+    if domain == "log_probability":
+        for shift, i in enumerate(base.differentiable):
+            inputs[i] = _cycle(np.roll(EDGE_LOG_PROBABILITIES, shift), np.shape(inputs[i]))
+        out.append(("log-probabilities -1e-9 to -1e3", replace(base, inputs=inputs)))
         return out
     if domain in ("positive", "non-negative"):
         low = 1e-8 if domain == "positive" else 0.0
@@ -212,11 +231,20 @@ def _probability_edges(spec_: Spec, base: Case) -> tuple[str, Case]:
 
 
 # ----------------------------------------------------------------------------- options
+#: Annotations of an optional float option (strings under ``from __future__ import annotations``).
+_OPTIONAL_FLOAT = ("float | None", "Optional[float]", "None | float")
+
+
 def option_kinds(spec_: Spec) -> dict[str, str]:
-    """Each keyword option's kind from its default: bool, int, float, str, or other."""
+    """Each keyword option's kind from its default: bool, int, float, str, or other. An option
+    annotated ``float | None`` with the default None (such as ``softcap``) counts as a float:
+    None is its "off" value, and a bad number must still be refused."""
     kinds = {}
+    parameters = inspect.signature(spec_.function).parameters
     for key, default in spec_.options.items():
-        if isinstance(default, bool):
+        if default is None and str(parameters[key].annotation) in _OPTIONAL_FLOAT:
+            kinds[key] = "float"
+        elif isinstance(default, bool):
             kinds[key] = "bool"
         elif isinstance(default, int):
             kinds[key] = "int"

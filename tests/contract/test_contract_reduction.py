@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import get_backend, tolerance
-from harness import NAMES, batch_size, gradient, native, run, spec, take, to_numpy
+from harness import NAMES, batch_size, gradient, mask_length, native, run, spec, take, to_numpy
 from losskit.distributed import mean_denominator
 
 BACKENDS = ["numpy", "array_api_strict", "torch", "jax", "tensorflow"]
@@ -115,7 +115,7 @@ def test_all_masked_batch_is_exactly_zero(name, backend_name):
     backend = get_backend(backend_name)
     s = spec(name)
     c = s.case()
-    mask = np.zeros(batch_size(c), dtype=bool)  # one per example: a prefix of every shape
+    mask = np.zeros(mask_length(s, c), dtype=bool)  # one per example: a prefix of every shape
     for reduction in ("mean", "sum"):
         out = run(s, backend, c.inputs, "float32", **c.params, reduction=reduction, mask=mask)
         out = to_numpy(backend, out)

@@ -17,6 +17,7 @@ from ._crossentropy import (
     categorical_crossentropy,
     sparse_categorical_crossentropy,
 )
+from ._distillation import distillation_kl, generalized_jsd
 from ._linear import linear_cross_entropy
 from ._metric import (
     circle,
@@ -28,6 +29,14 @@ from ._metric import (
     sigmoid_contrastive,
     supervised_contrastive,
     triplet_margin,
+)
+from ._policy import grpo
+from ._preference import (
+    cpo,
+    dpo,
+    kto,
+    orpo,
+    simpo,
 )
 from ._probabilistic import (
     beta_nll,
@@ -98,15 +107,20 @@ __all__ = [
     "contrastive",
     "cosine_embedding",
     "cosine_similarity",
+    "cpo",
     "crps_ensemble",
     "crps_gaussian",
     "ctc",
     "dice",
+    "distillation_kl",
+    "dpo",
     "expectile",
     "focal_tversky",
     "gaussian_nll",
     "generalized_crossentropy",
     "generalized_dice",
+    "generalized_jsd",
+    "grpo",
     "hinge",
     "hinge_embedding",
     "huber",
@@ -114,6 +128,7 @@ __all__ = [
     "jaccard",
     "js_divergence",
     "kl_divergence",
+    "kto",
     "lambda_loss",
     "laplace_nll",
     "linear_cross_entropy",
@@ -129,6 +144,7 @@ __all__ = [
     "mean_squared_logarithmic_error",
     "multiclass_hinge",
     "normalized_crossentropy",
+    "orpo",
     "pairwise_hinge",
     "pairwise_logistic",
     "poisson",
@@ -136,6 +152,7 @@ __all__ = [
     "poly_loss",
     "quantile",
     "sigmoid_contrastive",
+    "simpo",
     "smooth_l1",
     "soft_margin",
     "sparse_categorical_crossentropy",

@@ -1,0 +1,251 @@
+"""Knowledge distillation: divergences between a teacher's and a student's logits.
+
+Both losses take the teacher's logits first and the student's second, with the vocabulary (or
+class) on ``axis``; they give one value per position (the ``axis`` reduced). The teacher is a
+constant: it receives no gradient. Log-probabilities come from the exact ``log_softmax`` of the
+logits divided by ``temperature``; a term whose probability is 0 (a ``-inf`` logit: a masked
+vocabulary entry) contributes exactly 0, with a zero gradient.
+
+Every divergence is summed as ``KL(p ‖ q) = Σ p·(e^w - 1 - w)``, ``w = log(q/p)``: the same value
+as ``Σ p log(p/q)`` (``Σ (q - p) = 0``), but a sum of non-negative terms, so a small divergence
+keeps its relative accuracy in float32 (``Σ p log(p/q)`` adds terms of both signs, each with an
+error of the size of the log-probabilities).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import _validate
+from .._registry import register
+from ._common import enter_pair, finish, full_target
+
+_DISTILLATION: dict[str, Any] = {
+    "family": "distillation",
+    "kind": "axis",
+    "task": "distillation",
+    "domain": "logit",
+}
+_NAMES = ("teacher_logits", "student_logits")
+DIRECTIONS = ("forward", "reverse")
+
+
+class _Pair:
+    """The teacher's (constant) and the student's log-probabilities at a temperature, with the
+    class axis moved last, and their per-entry log-ratio ``u = log p_t - log p_s``;
+    ``t_dead`` / ``s_dead`` mark probabilities of exactly 0 (``-inf`` logits)."""
+
+    def __init__(
+        self,
+        teacher_logits: Any,
+        student_logits: Any,
+        temperature: Any,
+        axis: Any,
+        reduction: str,
+        normalizer: Any,
+    ) -> None:
+        temperature = _validate.check_range(
+            "temperature", temperature, 0.0, math.inf, low_open=True, high_open=True
+        )
+        backend, teacher, student, _ = enter_pair(
+            teacher_logits, student_logits, reduction, normalizer, _NAMES
+        )
+        axis = _validate.check_axis(axis, student.ndim)
+        xp = backend.xp
+        teacher = backend.stop_gradient(full_target(backend, teacher, student))
+        teacher = backend.moveaxis(teacher, axis, -1)
+        student = backend.moveaxis(student, axis, -1)
+        if temperature != 1.0:
+            teacher, student = teacher / temperature, student / temperature
+        self.backend, self.xp = backend, xp
+        self.log_t = backend.log_softmax(teacher, axis=-1)
+        self.log_s = backend.log_softmax(student, axis=-1)
+        self.t_dead, self.s_dead = xp.isinf(self.log_t), xp.isinf(self.log_s)
+        # -inf in both: no ratio (a 0 placeholder); in one of them, ±inf, which the divergences
+        # take to their limits
+        both = self.t_dead & self.s_dead
+        zero = xp.zeros_like(self.log_t)
+        self.u = xp.where(both, zero, self.log_t) - xp.where(both, zero, self.log_s)
+
+    def kl(self, forward: bool) -> Any:
+        """``KL(p_t ‖ p_s)`` (forward) or ``KL(p_s ‖ p_t)`` per position."""
+        xp = self.xp
+        if forward:
+            log_p, log_q, dead, w = self.log_t, self.log_s, self.t_dead, -self.u
+        else:
+            log_p, log_q, dead, w = self.log_s, self.log_t, self.s_dead, self.u
+        return xp.sum(_weighted_psi(xp, log_p, log_q, w, dead), axis=-1)
+
+    def jsd(self, beta: float) -> Any:
+        """``β KL(p_t ‖ m) + (1 - β) KL(p_s ‖ m)``, ``m = β p_t + (1 - β) p_s``, per position."""
+        xp = self.xp
+        u = self.u
+        zero = xp.zeros_like(u)
+        up = u >= 0
+        # log(m / p_t) = log(β + (1-β) e^{-u}) and log(m / p_s) = log(β e^{u} + 1 - β), each
+        # as log1p(·expm1(·)) on the side where the exponential cannot overflow
+        pos = xp.where(up, u, zero)
+        neg = xp.where(up, zero, u)
+        over_t_pos = xp.log1p((1.0 - beta) * xp.expm1(-pos))
+        over_s_neg = xp.log1p(beta * xp.expm1(neg))
+        over_t = xp.where(up, over_t_pos, over_s_neg - neg)
+        over_s = xp.where(up, over_t_pos + pos, over_s_neg)
+        both = self.t_dead & self.s_dead
+        log_m = xp.logaddexp(  # never -inf twice (its gradient would be NaN)
+            xp.where(both, zero, self.log_t) + math.log(beta),
+            xp.where(both, zero, self.log_s) + math.log1p(-beta),
+        )
+        teacher = _weighted_psi(xp, self.log_t, log_m, over_t, self.t_dead)
+        student = _weighted_psi(xp, self.log_s, log_m, over_s, self.s_dead)
+        return xp.sum(beta * teacher + (1.0 - beta) * student, axis=-1)
+
+
+def _weighted_psi(xp: Any, log_p: Any, log_q: Any, w: Any, dead: Any) -> Any:
+    """``p · (e^w - 1 - w)`` for ``w = log(q / p)`` (``w`` given, computed accurately by the
+    caller), elementwise, and 0 where ``dead`` (p = 0).
+
+    Summed over two distributions this is ``KL(p ‖ q)`` as a sum of non-negative terms
+    (``Σ (q - p)`` is 0): no cancellation between entries, and a common error in ``w`` (the
+    normalisers') cancels to first order. ``e^w - 1 - w`` is ``expm1(w) - w`` up to ``w = 1``;
+    above, the term is ``q - p (1 + w)``, where ``e^w`` could overflow while ``q`` cannot. Each
+    branch sees only its own inputs, so every gradient is finite where the value is."""
+    zero = xp.zeros_like(log_p)
+    log_p = xp.where(dead, zero, log_p)
+    w = xp.where(dead, zero, w)
+    big = w > 1.0
+    small_w = xp.where(big, zero, w)
+    big_w = xp.where(big, w, xp.ones_like(w))
+    p = xp.exp(log_p)
+    small = p * (xp.expm1(small_w) - small_w)
+    large = xp.exp(xp.where(big, log_q, zero)) - p * (1.0 + big_w)
+    return xp.where(dead, zero, xp.where(big, large, small))
+
+
+@register(
+    "generalized_jsd",
+    aliases=("gkd", "generalized_jensen_shannon"),
+    properties={"bounded": False, "teacher_gradient": False},
+    references=(
+        "Agarwal et al. (2024), On-Policy Distillation of Language Models: Learning from "
+        "Self-Generated Mistakes (GKD)",
+        "TRL GKDTrainer.generalized_jsd_loss (trl 1.16, reduction='batchmean')",
+    ),
+    **_DISTILLATION,
+)
+def generalized_jsd(
+    teacher_logits: Any,
+    student_logits: Any,
+    *,
+    beta: float = 0.5,
+    temperature: float = 1.0,
+    axis: int = -1,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Generalised Jensen-Shannon divergence between teacher and student (GKD), per position.
+
+    With :math:`p_t = \mathrm{softmax}(z_t / τ)`, :math:`p_s = \mathrm{softmax}(z_s / τ)` and the
+    mixture :math:`m = β\,p_t + (1 - β)\,p_s`:
+
+    .. math:: \mathrm{JSD}_β = β\,\mathrm{KL}(p_t \,\|\, m) + (1 - β)\,\mathrm{KL}(p_s \,\|\, m)
+
+    for 0 < β < 1; ``beta=0`` is :math:`\mathrm{KL}(p_t \| p_s)` (forward KL, supervised
+    distillation) and ``beta=1`` is :math:`\mathrm{KL}(p_s \| p_t)` (reverse KL), as in TRL (the
+    skewed divergence itself tends to 0 at both ends). The mixture is computed in log space:
+    :math:`\log m = \operatorname{logaddexp}(\log(1-β) + \log p_s, \log β + \log p_t)`, and
+    :math:`\log(m/p_t) = \log(β + (1-β)e^{-u})`, :math:`\log(m/p_s) = \log(βe^{u} + 1-β)` with
+    :math:`u = \log p_t - \log p_s`, as ``log1p``/``expm1`` on the side that cannot overflow.
+    Every term with :math:`p = 0` is 0 (a masked vocabulary entry: a ``-inf`` logit in both), so
+    logits at ±1e4 and ``-inf`` give finite values and gradients.
+
+    Unreduced shape: the logits' shape without ``axis`` (one value per token for ``(B, T, V)``
+    logits); ``mask`` ``(B, T)`` excludes positions (padding, prompt tokens) and ``"mean"`` then
+    averages over the unmasked ones. The teacher receives no gradient. ``beta`` in [0, 1],
+    ``temperature`` > 0 (both logits are divided by it; no :math:`τ^2` factor).
+
+    Anchor: TRL ``GKDTrainer.generalized_jsd_loss(student_logits, teacher_logits, labels, beta,
+    temperature, reduction="batchmean")`` with ``mask = labels != -100`` (its arguments come in
+    the other order). Reference: Agarwal et al. (2024).
+
+    >>> import numpy as np, losskit as lk
+    >>> t, s = np.log(np.array([[0.5, 0.5]])), np.log(np.array([[0.9, 0.1]]))
+    >>> round(float(lk.generalized_jsd(t, s, beta=0.5)), 6)
+    0.101749
+    >>> round(float(lk.generalized_jsd(t, s, beta=0.0)), 6)  # KL(teacher || student)
+    0.510826
+    """
+    beta = _validate.check_range("beta", beta, 0.0, 1.0)
+    pair = _Pair(teacher_logits, student_logits, temperature, axis, reduction, normalizer)
+    if beta == 0.0:
+        loss = pair.kl(forward=True)
+    elif beta == 1.0:
+        loss = pair.kl(forward=False)
+    else:
+        loss = pair.jsd(beta)
+    return finish(pair.backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+@register(
+    "distillation_kl",
+    aliases=("kd_loss", "knowledge_distillation"),
+    properties={"bounded": False, "teacher_gradient": False},
+    references=(
+        "Hinton, Vinyals & Dean (2015), Distilling the Knowledge in a Neural Network",
+        "Gu et al. (2024), MiniLLM: Knowledge Distillation of Large Language Models (reverse KL)",
+    ),
+    **_DISTILLATION,
+)
+def distillation_kl(
+    teacher_logits: Any,
+    student_logits: Any,
+    *,
+    temperature: float = 1.0,
+    direction: str = "forward",
+    axis: int = -1,
+    temperature_scaling: bool = False,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Knowledge-distillation KL divergence between softened teacher and student distributions.
+
+    With :math:`p_t = \mathrm{softmax}(z_t / τ)` and :math:`p_s = \mathrm{softmax}(z_s / τ)`:
+
+    .. math:: \ell = c\cdot\mathrm{KL}(p_t \,\|\, p_s)\ \ (\texttt{direction="forward"}),\qquad
+              \ell = c\cdot\mathrm{KL}(p_s \,\|\, p_t)\ \ (\texttt{direction="reverse"})
+
+    with :math:`c = 1`, or :math:`c = τ^2` when ``temperature_scaling=True`` (Hinton et al.'s
+    factor, which keeps the gradient's scale independent of τ). There is **no** τ² factor by
+    default. Computed from exact log-softmaxes as :math:`\sum p (\log p - \log q)`, a term with
+    :math:`p = 0` (a ``-inf`` logit) being 0 with a zero gradient, so logits at ±1e4 and masked
+    vocabulary entries (``-inf`` in both) stay finite; forward KL is +inf where the student has
+    a ``-inf`` logit and the teacher does not.
+
+    Unreduced shape: the logits' shape without ``axis`` (one value per token); ``mask``
+    excludes positions, ``"mean"`` averages over the rest (torch's ``batchmean`` for ``(N, V)``
+    logits). The teacher receives no gradient. ``temperature`` > 0.
+
+    Anchors: ``direction="forward"`` is torch ``F.kl_div(log_softmax(z_s/τ),
+    log_softmax(z_t/τ), log_target=True, reduction="batchmean")`` (times τ² with
+    ``temperature_scaling``: the classic Hinton loss) and TRL GKD's ``beta=0``;
+    ``"reverse"`` is TRL GKD's ``beta=1``. References: Hinton, Vinyals & Dean (2015); Gu et al.
+    (2024) for the reverse direction.
+
+    >>> import numpy as np, losskit as lk
+    >>> t, s = np.log(np.array([[0.5, 0.5]])), np.log(np.array([[0.9, 0.1]]))
+    >>> round(float(lk.distillation_kl(t, s)), 6)
+    0.510826
+    >>> round(float(lk.distillation_kl(t, s, direction="reverse")), 6)
+    0.368064
+    """
+    _validate.check_choice("direction", direction, DIRECTIONS)
+    temperature_scaling = _validate.check_bool("temperature_scaling", temperature_scaling)
+    pair = _Pair(teacher_logits, student_logits, temperature, axis, reduction, normalizer)
+    loss = pair.kl(forward=direction == "forward")
+    if temperature_scaling:
+        loss = loss * (float(temperature) ** 2)
+    return finish(pair.backend, loss, sample_weight, mask, reduction, normalizer)
