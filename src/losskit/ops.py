@@ -20,6 +20,7 @@ from ._backend import ArrayAPIBackend, backend_of
 
 __all__ = [
     "clamped_log",
+    "linear_log_probs",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
@@ -106,3 +107,31 @@ def stop_gradient(x: Any) -> Any:
     """``x`` with its gradient cut (``detach`` / ``lax.stop_gradient`` / ``tf.stop_gradient``)."""
     backend, x = _on_backend(x)
     return backend.stop_gradient(x)
+
+
+def linear_log_probs(
+    hidden: Any,
+    weight: Any,
+    targets: Any,
+    *,
+    bias: Any = None,
+    temperature: float = 1.0,
+    softcap: float | None = None,
+    ignore_index: int | None = -100,
+    chunk_size: int | None = None,
+) -> Any:
+    """Per-token log-probabilities of ``targets`` under the logits ``hidden @ weight.T + bias``
+    (soft cap, then temperature; 0 where ignored), a chunk of tokens at a time, the logits never
+    stored: :func:`losskit.linear_log_probs`."""
+    from .losses._linear_logps import linear_log_probs as compute
+
+    return compute(
+        hidden,
+        weight,
+        targets,
+        bias=bias,
+        temperature=temperature,
+        softcap=softcap,
+        ignore_index=ignore_index,
+        chunk_size=chunk_size,
+    )
