@@ -25,6 +25,8 @@ SUITES = {
     "tf": "benchmarks.tf_losses",
     "segmentation": "benchmarks.segmentation",
     "linear_ce": "benchmarks.linear_ce",
+    "linear_log_probs": "benchmarks.linear_log_probs",
+    "llm": "benchmarks.llm_losses",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 

@@ -64,3 +64,14 @@ def test_tensorflow_custom_loop():
     losses = [float(v) for v in re.findall(r"epoch \d+: loss ([\d.]+)", out)]
     assert len(losses) == 5 and losses[-1] < losses[0], out
     assert _number(r"validation loss ([\d.]+)", out) < losses[0]
+
+
+@pytest.mark.slow
+def test_dpo_tiny():
+    out = _run("dpo_tiny.py", "torch")
+    margins = [float(v) for v in re.findall(r"reward margin (-?[\d.]+)", out)]
+    accuracies = [float(v) for v in re.findall(r"preference accuracy ([\d.]+)", out)]
+    assert len(margins) == len(accuracies) == 11, out
+    assert margins[0] == 0.0 and accuracies[0] == 0.0, out  # the policy starts as the reference
+    assert margins[-1] > 1.0 and accuracies[-1] > 0.75, out
+    assert margins[-1] > margins[len(margins) // 2] > margins[0], out
