@@ -179,3 +179,35 @@ def tolerance(dtype: str) -> dict[str, float]:
     if dtype == "float64":
         return {"rtol": 1e-12, "atol": 1e-14}
     return {"rtol": 1e-6, "atol": 1e-7}
+
+
+# ----------------------------------------------------------------------------- the slow rest
+#: Files whose tests start subprocesses, compile, or run examples and documentation end to end:
+#: marked ``slow``, so the README's test command (``-m "not slow"``) leaves them to CI.
+SLOW_FILES = {
+    "test_distributed_jax.py",
+    "test_distributed_tensorflow.py",
+    "test_distributed_torch.py",
+    "test_distributed_vocab_parallel.py",
+    "test_every_loss_traced.py",
+    "test_examples.py",
+    "test_framework_docs.py",
+    "test_readme.py",
+    "test_tracing.py",
+    "test_wrappers_keras.py",
+    "test_anchor_optax.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow rest: the files above, and the contract suite's JAX cases (JAX runs each
+    operation eagerly, one dispatch at a time: half the suite's time). CI runs them all."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        jax_contract = (
+            item.path.parent.name == "contract"
+            and callspec is not None
+            and "jax" in callspec.params.values()
+        )
+        if item.path.name in SLOW_FILES or jax_contract:
+            item.add_marker(pytest.mark.slow)
