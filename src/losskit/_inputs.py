@@ -72,3 +72,18 @@ def sparse_labels(
         f"y_true of shape {shape} does not match y_pred of shape {backend.shape(y_pred)} with "
         f"classes on axis {axis}: sparse labels must have shape {expected}"
     )
+
+
+def boolean_mask(backend: ArrayAPIBackend, mask: Any, like: Any, checking: bool) -> Any:
+    """``mask`` as a boolean array on ``like``'s backend; 0/1 numbers are accepted (checked to be
+    0 or 1 when value checks run), anything else is refused naming ``mask``."""
+    mask = backend.asarray(mask, like, "mask")
+    if backend.is_bool(mask):
+        return mask
+    if not (backend.is_integral(mask) or backend.is_floating(mask)):
+        raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
+    if checking and backend.any((mask != 0) & (mask != 1)):
+        raise ValueError(
+            "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
+        )
+    return mask != 0

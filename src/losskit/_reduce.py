@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from . import _validate
+from . import _inputs, _validate
 from ._backend import ArrayAPIBackend
 
 REDUCTIONS = ("mean", "sum", "none", "sum_over_batch_size")
@@ -263,13 +263,5 @@ def _weight_argument(
 def _mask_argument(
     backend: ArrayAPIBackend, mask: Any, loss: Any, shape: tuple[Any, ...], checking: bool
 ) -> Any:
-    mask = backend.asarray(mask, loss, "mask")
-    if not backend.is_bool(mask):
-        if not (backend.is_integral(mask) or backend.is_floating(mask)):
-            raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
-        if checking and backend.any((mask != 0) & (mask != 1)):
-            raise ValueError(
-                "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
-            )
-        mask = mask != 0
+    mask = _inputs.boolean_mask(backend, mask, loss, checking)
     return expand_to(backend, mask, shape, "mask")

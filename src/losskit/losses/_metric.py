@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .. import _validate
+from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend, backend_of
 from .._reduce import check_reduction, reduce_loss
 from .._registry import register
@@ -167,15 +167,7 @@ def _labels(backend: ArrayAPIBackend, labels: Any, like: Any, n: Any, checking: 
 
 def _row_mask(backend: ArrayAPIBackend, mask: Any, like: Any, n: Any, checking: bool) -> Any:
     """A boolean ``(N,)`` mask over the batch (0/1 numbers accepted)."""
-    mask = backend.asarray(mask, like, "mask")
-    if not backend.is_bool(mask):
-        if not (backend.is_integral(mask) or backend.is_floating(mask)):
-            raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
-        if checking and backend.any((mask != 0) & (mask != 1)):
-            raise ValueError(
-                "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
-            )
-        mask = mask != 0
+    mask = _inputs.boolean_mask(backend, mask, like, checking)
     if not _validate.same_shape(backend.shape(mask), (n,)):
         raise ValueError(
             f"mask must have one entry per embedding (or pair of views), shape ({n},); got "

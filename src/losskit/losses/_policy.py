@@ -80,15 +80,7 @@ def _masks(backend: ArrayAPIBackend, mask: Any, like: Any, checking: bool) -> tu
     a ``(B, T)`` mask selects tokens, a ``(B,)`` (or ``(B, 1)``) mask whole sequences."""
     if mask is None:
         return None, None
-    mask = backend.asarray(mask, like, "mask")
-    if not backend.is_bool(mask):
-        if not (backend.is_integral(mask) or backend.is_floating(mask)):
-            raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
-        if checking and backend.any((mask != 0) & (mask != 1)):
-            raise ValueError(
-                "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
-            )
-        mask = mask != 0
+    mask = _inputs.boolean_mask(backend, mask, like, checking)
     batch, tokens = backend.shape(like)
     shape = backend.shape(mask)
     xp = backend.xp

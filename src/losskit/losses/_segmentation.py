@@ -222,15 +222,7 @@ def _mask_argument(
     """A boolean pixel mask broadcastable to ``y_pred``: the shape of ``y_pred`` without the
     class axis (expanded there), ``y_pred``'s own shape, a prefix of it, or a broadcastable one."""
     xp = backend.xp
-    mask = backend.asarray(mask, y_pred, "mask")
-    if not backend.is_bool(mask):
-        if not (backend.is_integral(mask) or backend.is_floating(mask)):
-            raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
-        if checking and backend.any((mask != 0) & (mask != 1)):
-            raise ValueError(
-                "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
-            )
-        mask = mask != 0
+    mask = _inputs.boolean_mask(backend, mask, y_pred, checking)
     shape = backend.shape(y_pred)
     own = backend.shape(mask)
     if caxis is not None and len(own) == len(shape) - 1:
