@@ -22,23 +22,11 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from reference_pointwise import _options
+
 Reference = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
 
 DIGITS = 40
-#: The reduction contract's arguments: only their neutral values are modelled here.
-_NEUTRAL = {"sample_weight": None, "mask": None, "normalizer": None, "reduction": "none"}
-
-
-def _options(params: dict[str, Any], **modelled: Any) -> dict[str, Any]:
-    merged = dict(modelled)
-    for key, value in params.items():
-        if key in modelled:
-            merged[key] = value
-        elif key in _NEUTRAL and (value is None or value == _NEUTRAL[key]):
-            continue
-        else:
-            raise NotImplementedError(f"the reference does not model {key}={value!r}")
-    return merged
 
 
 # ---------------------------------------------------------------------- GRPO

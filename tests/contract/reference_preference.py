@@ -21,13 +21,14 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from reference_pointwise import _options
+
 Reference = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
 REFERENCES: dict[str, Reference] = {}
 
 DIGITS = 40
 #: TRL's default DiscoPOP temperature (``DPOConfig.discopop_tau``).
 DISCOPOP_TAU = 0.05
-_NEUTRAL = {"sample_weight": None, "mask": None, "normalizer": None, "reduction": "none"}
 
 
 def _register(name: str) -> Callable[[Reference], Reference]:
@@ -36,18 +37,6 @@ def _register(name: str) -> Callable[[Reference], Reference]:
         return function
 
     return add
-
-
-def _options(params: dict[str, Any], **defaults: Any) -> dict[str, Any]:
-    for key, value in params.items():
-        if key in defaults:
-            continue
-        neutral = key in _NEUTRAL and (
-            value is None if _NEUTRAL[key] is None else value == _NEUTRAL[key]
-        )
-        if not neutral:
-            raise NotImplementedError(f"the reference does not model {key}={value!r}")
-    return {**defaults, **{k: v for k, v in params.items() if k in defaults}}
 
 
 def _elementwise(

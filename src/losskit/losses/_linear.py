@@ -160,18 +160,10 @@ def linear_cross_entropy(
     check_reduction(reduction, normalizer)
     _check_ignore_index(ignore_index)
     options = _check_options(label_smoothing, z_loss, softcap, chunk_size)
-    backend, hidden, weight, bias = _operands(hidden, weight, bias)
-    checking = _validate.checking_values(backend, hidden)
-    labels = _labels(backend, targets, hidden, checking)
+    backend, hidden, weight, bias, labels, valid, checking = prepare(
+        hidden, weight, bias, targets, ignore_index
+    )
     num_classes = backend.shape(weight)[0]
-    xp = backend.xp
-    valid = None if ignore_index is None else labels != ignore_index
-    if checking:
-        _check_values(backend, hidden, weight, bias, labels, valid, num_classes)
-    else:  # unchecked labels must still never reach a gather out of range
-        labels = xp.clip(labels, 0, num_classes - 1)
-    if valid is not None:
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
     token_weight = None
     if class_weight is not None:
         token_weight = _class_weights(backend, class_weight, hidden, labels, num_classes, checking)
@@ -207,6 +199,28 @@ def linear_cross_entropy(
 
 
 # ---------------------------------------------------------------------- arguments
+def prepare(
+    hidden: Any, weight: Any, bias: Any, targets: Any, ignore_index: Any
+) -> tuple[ArrayAPIBackend, Any, Any, Any, Any, Any, bool]:
+    """``(backend, hidden, weight, bias, labels, valid, checking)``: the operands on one backend
+    in the compute dtype, the target labels checked (when value checks run; clipped into range
+    otherwise, so no gather is out of range) and set to 0 where ``valid`` (None: every token)
+    excludes them."""
+    backend, hidden, weight, bias = _operands(hidden, weight, bias)
+    checking = _validate.checking_values(backend, hidden)
+    labels = _labels(backend, targets, hidden, checking)
+    num_classes = backend.shape(weight)[0]
+    xp = backend.xp
+    valid = None if ignore_index is None else labels != ignore_index
+    if checking:
+        _check_values(backend, hidden, weight, bias, labels, valid, num_classes)
+    else:  # unchecked labels must still never reach a gather out of range
+        labels = xp.clip(labels, 0, num_classes - 1)
+    if valid is not None:
+        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    return backend, hidden, weight, bias, labels, valid, checking
+
+
 def _check_ignore_index(ignore_index: Any) -> None:
     _validate.check_int("ignore_index", ignore_index, optional=True)
 

@@ -26,13 +26,11 @@ from .._backend import ArrayAPIBackend
 from ._linear import (
     _check_ignore_index,
     _check_options,
-    _check_values,
     _flatten,
     _framework,
     _kernels,
-    _labels,
-    _operands,
     _plan,
+    prepare,
 )
 
 
@@ -124,18 +122,11 @@ def linear_log_probs(
         "temperature", temperature, 0.0, math.inf, low_open=True, high_open=True
     )
     _, _, softcap, chunk_size = _check_options(0.0, 0.0, softcap, chunk_size)
-    backend, hidden, weight, bias = _operands(hidden, weight, bias)
-    checking = _validate.checking_values(backend, hidden)
-    labels = _labels(backend, targets, hidden, checking)
+    backend, hidden, weight, bias, labels, valid, _ = prepare(
+        hidden, weight, bias, targets, ignore_index
+    )
     num_classes = backend.shape(weight)[0]
     xp = backend.xp
-    valid = None if ignore_index is None else labels != ignore_index
-    if checking:
-        _check_values(backend, hidden, weight, bias, labels, valid, num_classes)
-    else:  # unchecked labels must still never reach a gather out of range
-        labels = xp.clip(labels, 0, num_classes - 1)
-    if valid is not None:
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
     hidden, weight, bias, softcap = fold_temperature(
         backend, hidden, weight, bias, softcap, temperature
     )
