@@ -26,6 +26,7 @@ SUITES = {
     "segmentation": "benchmarks.segmentation",
     "linear_ce": "benchmarks.linear_ce",
     "linear_log_probs": "benchmarks.linear_log_probs",
+    "linear_distill": "benchmarks.linear_distill",
     "llm": "benchmarks.llm_losses",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)

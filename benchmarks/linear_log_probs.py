@@ -110,9 +110,11 @@ STEPS = {"torch": torch_step, "jax": jax_step}
 
 
 # ---------------------------------------------------------------------- memory and time
-def probe(framework: str, method: str, shape: Shape) -> dict[str, Any]:
-    """In this (fresh) process: the extra peak resident bytes of one step."""
-    step = STEPS[framework](method, shape)
+def probe(framework: str, method: str, shape: Shape, bench: Any = None) -> dict[str, Any]:
+    """In this (fresh) process: the extra peak resident bytes of one step of ``bench`` (a
+    module with ``STEPS`` and, for JAX, ``_jax_program``; this one by default)."""
+    bench = bench or sys.modules[__name__]
+    step = bench.STEPS[framework](method, shape)
     step()  # warm-up
     _release_free_memory()
     before = _status()["VmRSS"]
@@ -123,18 +125,20 @@ def probe(framework: str, method: str, shape: Shape) -> dict[str, Any]:
     del result
     out: dict[str, Any] = {"extra_peak_bytes": peak - before}
     if framework == "jax":
-        compiled, args = _jax_program(method, shape)
+        compiled, args = bench._jax_program(method, shape)
         analysis = compiled.lower(*args).compile().memory_analysis()
         out["xla_temp_bytes"] = None if analysis is None else int(analysis.temp_size_in_bytes)
     return out
 
 
-def measure_memory(framework: str, method: str, shape: Shape) -> dict[str, Any]:
-    """:func:`probe` in a fresh subprocess."""
+def measure_memory(
+    framework: str, method: str, shape: Shape, module: str = __name__
+) -> dict[str, Any]:
+    """:func:`probe` of the benchmark ``module`` in a fresh subprocess."""
     spec = f"{framework}:{method}:{'x'.join(map(str, shape))}"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.linear_log_probs", "--probe", spec],
+        [sys.executable, "-m", module, "--probe", spec],
         capture_output=True,
         text=True,
         check=False,
@@ -146,9 +150,12 @@ def measure_memory(framework: str, method: str, shape: Shape) -> dict[str, Any]:
     return result
 
 
-def measure_time(framework: str, shape: Shape, repeats: int) -> dict[str, dict[str, Any]]:
+def measure_time(
+    framework: str, shape: Shape, repeats: int, bench: Any = None
+) -> dict[str, dict[str, Any]]:
     """Median seconds per call of each method and the median per-round ratio to the other."""
-    steps = {m: STEPS[framework](m, shape) for m in METHODS}
+    bench = bench or sys.modules[__name__]
+    steps = {m: bench.STEPS[framework](m, shape) for m in METHODS}
     for step in steps.values():
         step()
     times: dict[str, list[float]] = {m: [] for m in METHODS}
@@ -203,15 +210,19 @@ def versions() -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- command line
-def run(frameworks: Sequence[str], shapes: Sequence[Shape], repeats: int) -> list[dict[str, Any]]:
+def run(
+    frameworks: Sequence[str], shapes: Sequence[Shape], repeats: int, bench: Any = None
+) -> list[dict[str, Any]]:
     """Memory (subprocesses) and time (this process) of both methods at every shape."""
+    bench = bench or sys.modules[__name__]
     rows = []
     for framework in frameworks:
         for shape in shapes:
             print(f"{framework} {label(shape)}: memory", file=sys.stderr, flush=True)
-            memory = {m: measure_memory(framework, m, shape) for m in METHODS}
+            name = _module_name(bench)
+            memory = {m: measure_memory(framework, m, shape, name) for m in METHODS}
             print(f"{framework} {label(shape)}: time", file=sys.stderr, flush=True)
-            timing = measure_time(framework, shape, repeats)
+            timing = measure_time(framework, shape, repeats, bench)
             for method in METHODS:
                 row = {"framework": framework, "shape": list(shape), "method": method}
                 row |= memory[method] | timing[method]
@@ -244,26 +255,35 @@ def _shape(text: str) -> Shape:
     return n, v, d
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _module_name(bench: Any) -> str:
+    """The importable name of a benchmark module (also when it runs as ``__main__``)."""
+    spec = getattr(bench, "__spec__", None)
+    return spec.name if spec is not None else str(bench.__name__)
+
+
+def parse_args(argv: Sequence[str] | None, bench: Any = None) -> argparse.Namespace:
     """The command-line options."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.linear_log_probs", description=__doc__
-    )
+    bench = bench or sys.modules[__name__]
+    name = _module_name(bench)
+    parser = argparse.ArgumentParser(prog=f"python -m {name}", description=bench.__doc__)
     parser.add_argument("--quick", action="store_true", help=f"only the shape {QUICK_SHAPES[0]}")
     parser.add_argument("--only", default="torch,jax", help="frameworks (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (default: 3)")
     parser.add_argument("--shapes", help="override, e.g. 4096x32768x256")
-    parser.add_argument("--json", type=Path, default=Path("bench-linear-log-probs.json"))
+    default_json = f"bench-{name.rsplit('.', 1)[-1].replace('_', '-')}.json"
+    parser.add_argument("--json", type=Path, default=Path(default_json))
     parser.add_argument("--probe", help=argparse.SUPPRESS)  # framework:method:NxVxd (internal)
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the benchmark, print the table and write the JSON file."""
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None, bench: Any = None) -> int:
+    """Run the benchmark ``bench`` (this module by default), print the table and write the
+    JSON file."""
+    bench = bench or sys.modules[__name__]
+    args = parse_args(argv, bench)
     if args.probe:
         framework, method, shape = args.probe.split(":")
-        print(json.dumps(probe(framework, method, _shape(shape))))
+        print(json.dumps(probe(framework, method, _shape(shape), bench)))
         return 0
     if args.shapes:
         shapes: Sequence[Shape] = [_shape(s) for s in args.shapes.split(",")]
@@ -271,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shapes = QUICK_SHAPES if args.quick else SHAPES
     frameworks = [f for f in args.only.split(",") if f]
     load = os.getloadavg()
-    rows = run(frameworks, shapes, args.repeats)
+    rows = run(frameworks, shapes, args.repeats, bench)
     print(table(rows))
     print(f"\nload average at start {load}, at end {os.getloadavg()} ({os.cpu_count()} CPUs)")
     document = {"rows": rows, "versions": versions(), "load_average": [load, os.getloadavg()]}

@@ -171,6 +171,18 @@ def _linear_head() -> Case:
     return Case([r.normal(size=(N, D)), r.normal(size=(C, D)), labels], {}, (0, 1), shared=(1,))
 
 
+def _linear_distillation(**params: Any) -> Callable[[], Case]:
+    """A student and a teacher head (the teacher wider) over the same tokens and classes."""
+
+    def make() -> Case:
+        r = _rng()
+        student = [r.normal(size=(N, D)), r.normal(size=(C, D))]
+        teacher = [r.normal(size=(N, D + 2)), r.normal(size=(C, D + 2))]
+        return Case([*student, *teacher], params, (0, 1), shared=(1, 3))
+
+    return make
+
+
 def _crps_gaussian() -> Case:
     r = _rng()
     return Case([r.normal(size=N), r.normal(size=N), r.random(N) + 0.5], {}, (1, 2))
@@ -301,6 +313,7 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     # policy optimisation and distillation of language models
     "grpo": _policy(epsilon_high=0.28),
     "generalized_jsd": _distillation(beta=0.3, temperature=2.0),
+    "linear_distillation": _linear_distillation(beta=0.3, temperature=1.5),
     "distillation_kl": _distillation(
         temperature=2.0, direction="reverse", temperature_scaling=True
     ),

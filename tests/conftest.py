@@ -196,6 +196,7 @@ SLOW_FILES = {
     "test_tracing.py",
     "test_wrappers_keras.py",
     "test_anchor_optax.py",
+    "test_anchor_liger.py",
 }
 
 

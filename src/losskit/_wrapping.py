@@ -60,6 +60,10 @@ NOT_A_PAIR = {
         "its inputs are hidden states (N, d) and the output weight (V, d), which no single "
         "y_pred tensor can carry; call losskit.linear_cross_entropy in a custom train_step"
     ),
+    "linear_distillation": (
+        "its inputs are two heads' hidden states and output weights, which no single y_pred "
+        "tensor can carry; call losskit.linear_distillation in a custom train_step"
+    ),
 }
 
 #: Positional parameter names that hold targets or labels (the rest hold predictions).

@@ -161,8 +161,44 @@ def distillation_kl(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndar
     return rows * (o["temperature"] ** 2 if o["temperature_scaling"] else 1.0)
 
 
+def linear_distillation(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """GKD's divergence between two linear heads' logits (``h Wᵀ + b``, float64 products),
+    soft-capped in mpmath then divided by the temperature; 0 at ``targets == ignore_index``.
+    ``chunk_size`` only decides how losskit splits the work: the reference ignores it."""
+    o = _options(
+        params,
+        beta=0.5,
+        temperature=1.0,
+        softcap=None,
+        targets=None,
+        ignore_index=-100,
+        student_bias=None,
+        teacher_bias=None,
+        chunk_size=None,
+    )
+    h_s, w_s, h_t, w_t = (np.asarray(x, dtype=np.float64) for x in inputs)
+    student, teacher = h_s @ w_s.T, h_t @ w_t.T
+    if o["student_bias"] is not None:
+        student = student + np.asarray(o["student_bias"], dtype=np.float64)
+    if o["teacher_bias"] is not None:
+        teacher = teacher + np.asarray(o["teacher_bias"], dtype=np.float64)
+    cap = o["softcap"]
+    if cap is not None:  # c·tanh(z / c) in mpmath, rounded to float64
+        with mpmath.workdps(DIGITS):
+            c = mpmath.mpf(cap)
+            soft = np.vectorize(lambda v: float(c * mpmath.tanh(mpmath.mpf(float(v)) / c)))
+            student, teacher = soft(student), soft(teacher)
+    rows = divergence_rows(
+        teacher, student, lambda lt, ls: _jsd(lt, ls, o["beta"]), o["temperature"]
+    )
+    if o["targets"] is not None and o["ignore_index"] is not None:
+        rows = np.where(np.asarray(o["targets"]) == o["ignore_index"], 0.0, rows)
+    return rows
+
+
 REFERENCES: dict[str, Reference] = {
     "grpo": grpo,
+    "linear_distillation": linear_distillation,
     "generalized_jsd": generalized_jsd,
     "distillation_kl": distillation_kl,
 }

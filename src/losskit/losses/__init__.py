@@ -19,6 +19,7 @@ from ._crossentropy import (
 )
 from ._distillation import distillation_kl, generalized_jsd
 from ._linear import linear_cross_entropy
+from ._linear_distill import linear_distillation
 from ._linear_logps import linear_log_probs
 from ._metric import (
     circle,
@@ -133,6 +134,7 @@ __all__ = [
     "lambda_loss",
     "laplace_nll",
     "linear_cross_entropy",
+    "linear_distillation",
     "linear_log_probs",
     "listmle",
     "listnet",

@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from .. import _validate
+from .._backend import ArrayAPIBackend
 from .._registry import register
 from ._common import enter_pair, finish, full_target
 
@@ -31,20 +32,34 @@ _NAMES = ("teacher_logits", "student_logits")
 DIRECTIONS = ("forward", "reverse")
 
 
-class _Pair:
-    """The teacher's (constant) and the student's log-probabilities at a temperature, with the
-    class axis moved last, and their per-entry log-ratio ``u = log p_t - log p_s``;
-    ``t_dead`` / ``s_dead`` mark probabilities of exactly 0 (``-inf`` logits)."""
+class DivergencePair:
+    """The teacher's (constant) and the student's log-probabilities ``(..., V)``, and their
+    per-entry log-ratio ``u = log p_t - log p_s``; ``t_dead`` / ``s_dead`` mark probabilities of
+    exactly 0 (``-inf`` logits)."""
 
-    def __init__(
-        self,
+    def __init__(self, backend: ArrayAPIBackend, log_t: Any, log_s: Any) -> None:
+        xp = backend.xp
+        self.backend, self.xp = backend, xp
+        self.log_t, self.log_s = log_t, log_s
+        self.t_dead, self.s_dead = xp.isinf(log_t), xp.isinf(log_s)
+        # -inf in both: no ratio (a 0 placeholder); in one of them, ±inf, which the divergences
+        # take to their limits
+        both = self.t_dead & self.s_dead
+        zero = xp.zeros_like(log_t)
+        self.u = xp.where(both, zero, log_t) - xp.where(both, zero, log_s)
+
+    @classmethod
+    def of_logits(
+        cls,
         teacher_logits: Any,
         student_logits: Any,
         temperature: Any,
         axis: Any,
         reduction: str,
         normalizer: Any,
-    ) -> None:
+    ) -> DivergencePair:
+        """The checked arguments of a distillation loss: logits divided by the temperature,
+        the class axis moved last, the teacher detached."""
         temperature = _validate.check_range(
             "temperature", temperature, 0.0, math.inf, low_open=True, high_open=True
         )
@@ -52,21 +67,22 @@ class _Pair:
             teacher_logits, student_logits, reduction, normalizer, _NAMES
         )
         axis = _validate.check_axis(axis, student.ndim)
-        xp = backend.xp
         teacher = backend.stop_gradient(full_target(backend, teacher, student))
         teacher = backend.moveaxis(teacher, axis, -1)
         student = backend.moveaxis(student, axis, -1)
         if temperature != 1.0:
             teacher, student = teacher / temperature, student / temperature
-        self.backend, self.xp = backend, xp
-        self.log_t = backend.log_softmax(teacher, axis=-1)
-        self.log_s = backend.log_softmax(student, axis=-1)
-        self.t_dead, self.s_dead = xp.isinf(self.log_t), xp.isinf(self.log_s)
-        # -inf in both: no ratio (a 0 placeholder); in one of them, ±inf, which the divergences
-        # take to their limits
-        both = self.t_dead & self.s_dead
-        zero = xp.zeros_like(self.log_t)
-        self.u = xp.where(both, zero, self.log_t) - xp.where(both, zero, self.log_s)
+        return cls(
+            backend, backend.log_softmax(teacher, axis=-1), backend.log_softmax(student, axis=-1)
+        )
+
+    def generalized(self, beta: float) -> Any:
+        """The generalised JSD per position: forward KL at β = 0, reverse KL at β = 1."""
+        if beta == 0.0:
+            return self.kl(forward=True)
+        if beta == 1.0:
+            return self.kl(forward=False)
+        return self.jsd(beta)
 
     def kl(self, forward: bool) -> Any:
         """``KL(p_t ‖ p_s)`` (forward) or ``KL(p_s ‖ p_t)`` per position."""
@@ -79,6 +95,10 @@ class _Pair:
 
     def jsd(self, beta: float) -> Any:
         """``β KL(p_t ‖ m) + (1 - β) KL(p_s ‖ m)``, ``m = β p_t + (1 - β) p_s``, per position."""
+        return self._jsd_parts(beta)[0]
+
+    def _jsd_parts(self, beta: float) -> tuple[Any, Any]:
+        """:meth:`jsd` and ``log(m / p_s)`` per entry."""
         xp = self.xp
         u = self.u
         zero = xp.zeros_like(u)
@@ -98,7 +118,30 @@ class _Pair:
         )
         teacher = _weighted_psi(xp, self.log_t, log_m, over_t, self.t_dead)
         student = _weighted_psi(xp, self.log_s, log_m, over_s, self.s_dead)
-        return xp.sum(beta * teacher + (1.0 - beta) * student, axis=-1)
+        return xp.sum(beta * teacher + (1.0 - beta) * student, axis=-1), over_s
+
+    def generalized_and_gradient(self, beta: float) -> tuple[Any, Any]:
+        """:meth:`generalized` and its gradient with respect to the student's logits (the
+        inputs of its log-softmax), in closed form.
+
+        With ``∂JSD/∂p_s = (1 - β) log(p_s / m)`` (the mixture's own terms cancel) through the
+        softmax: ``g = (1 - β)·p_s·(r - Σ p_s r)`` with ``r = log(p_s / m)``; at β = 1,
+        ``r = log(p_s / p_t)`` and the factor is 1; at β = 0, ``g = p_s - p_t``. Entries with
+        ``p_s = 0`` get 0.
+        """
+        xp = self.xp
+        p_s = xp.exp(self.log_s)
+        if beta == 0.0:
+            return self.kl(forward=True), p_s - xp.exp(self.log_t)
+        zero = xp.zeros_like(p_s)
+        if beta == 1.0:
+            value, scale = self.kl(forward=False), 1.0
+            ratio = xp.where(self.s_dead, zero, -self.u)
+        else:
+            (value, over_s), scale = self._jsd_parts(beta), 1.0 - beta
+            ratio = xp.where(self.s_dead, zero, -over_s)
+        centre = xp.sum(p_s * ratio, axis=-1, keepdims=True)
+        return value, (scale * p_s) * (ratio - centre)
 
 
 def _weighted_psi(xp: Any, log_p: Any, log_q: Any, w: Any, dead: Any) -> Any:
@@ -178,13 +221,10 @@ def generalized_jsd(
     0.510826
     """
     beta = _validate.check_range("beta", beta, 0.0, 1.0)
-    pair = _Pair(teacher_logits, student_logits, temperature, axis, reduction, normalizer)
-    if beta == 0.0:
-        loss = pair.kl(forward=True)
-    elif beta == 1.0:
-        loss = pair.kl(forward=False)
-    else:
-        loss = pair.jsd(beta)
+    pair = DivergencePair.of_logits(
+        teacher_logits, student_logits, temperature, axis, reduction, normalizer
+    )
+    loss = pair.generalized(beta)
     return finish(pair.backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -244,7 +284,9 @@ def distillation_kl(
     """
     _validate.check_choice("direction", direction, DIRECTIONS)
     temperature_scaling = _validate.check_bool("temperature_scaling", temperature_scaling)
-    pair = _Pair(teacher_logits, student_logits, temperature, axis, reduction, normalizer)
+    pair = DivergencePair.of_logits(
+        teacher_logits, student_logits, temperature, axis, reduction, normalizer
+    )
     loss = pair.kl(forward=direction == "forward")
     if temperature_scaling:
         loss = loss * (float(temperature) ** 2)

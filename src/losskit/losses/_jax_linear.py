@@ -1,12 +1,15 @@
-"""JAX kernels of :func:`losskit.losses._linear.linear_cross_entropy`: ``custom_vjp`` functions
-over a ``lax.scan`` of token chunks (jit-, grad- and vmap-compatible).
+"""JAX kernels of the fused linear-layer losses (:mod:`losskit.losses._linear`): ``custom_vjp``
+functions over a ``lax.scan`` of token chunks (jit-, grad- and vmap-compatible).
 
-The tokens are padded to a whole number of chunks (padded rows are excluded tokens) and scanned:
+Each runs any per-token loss of the logits given as a "head" (``head(backend, logits, z,
+*extras_chunk, *consts, coef) → (losses, coef·∂ℓ/∂z)``; cross-entropy is
+:class:`~losskit.losses._linear.CrossEntropyHead`). The tokens are padded to a whole number of
+chunks (padded rows are excluded tokens) and scanned:
 
-* :func:`weighted_sum` (scalar reductions): its forward rule computes each chunk's loss and its
-  gradients in one pass (the weight and bias gradients are the scan's carry, the hidden gradient
-  its output), and the backward rule scales them by the upstream cotangent;
-* :func:`token_losses` (``"none"``): its backward rule scans again, recomputing each chunk's
+* :func:`head_weighted_sum` (scalar reductions): its forward rule computes each chunk's loss and
+  its gradients in one pass (the weight and bias gradients are the scan's carry, the hidden
+  gradient its output), and the backward rule scales them by the upstream cotangent;
+* :func:`head_losses` (``"none"``): its backward rule scans again, recomputing each chunk's
   logits under the per-token cotangent.
 
 Products run at ``Precision.HIGHEST`` with results in the compute dtype, so accelerators do not
@@ -22,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from .._backend import ArrayAPIBackend, backend_of
-from ._linear import CHUNK_BYTES, Plan, chunk_terms
+from ._linear import CHUNK_BYTES, CrossEntropyHead, Plan
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -58,9 +61,8 @@ def can_chunk(backend: ArrayAPIBackend, hidden: Any) -> bool:
 def token_losses(
     backend: ArrayAPIBackend, h: Any, w: Any, b: Any, labels: Any, valid: Any, plan: Plan
 ) -> Any:
-    """Per-token losses ``(M,)``; the backward rule recomputes each chunk."""
-    h, w, b, labels, valid = _same_varying(h, w, b, labels, _all_valid(labels, valid))
-    return _token_losses(plan, h, w, b, labels, valid)
+    """Per-token cross-entropies ``(M,)``; the backward rule recomputes each chunk."""
+    return head_losses(backend, h, w, b, (labels,), (), valid, CrossEntropyHead(plan.rows, plan))
 
 
 def weighted_sum(
@@ -73,13 +75,14 @@ def weighted_sum(
     coef: Any,
     plan: Plan,
 ) -> Any:
-    """``Σ coef·ℓ`` over the valid tokens; the gradients come from the forward pass."""
-    arrays = _same_varying(h, w, b, labels, _all_valid(labels, valid), coef)
-    return _weighted_sum(plan, *arrays)
+    """``Σ coef·ℓ`` of the cross-entropies over the valid tokens; the gradients come from the
+    forward pass."""
+    head = CrossEntropyHead(plan.rows, plan)
+    return head_weighted_sum(backend, h, w, b, (labels,), (), valid, coef, head)
 
 
-def _all_valid(labels: Any, valid: Any) -> Any:
-    return jnp.ones(labels.shape, dtype=bool) if valid is None else valid
+def _all_valid(tokens: Any, valid: Any) -> Any:
+    return jnp.ones(tokens.shape, dtype=bool) if valid is None else valid
 
 
 def _same_varying(*arrays: Any) -> tuple[Any, ...]:
@@ -128,28 +131,10 @@ def _split(x: Any, rows: int, chunks: int) -> Any:
     return x.reshape(chunks, rows, *x.shape[1:])
 
 
-def _chunks(plan: Plan, *arrays: Any) -> list[Any]:
-    """Each array (tokens first) padded and reshaped to ``(chunks, rows, ...)``."""
+def _chunks(plan: Any, *arrays: Any) -> list[Any]:
+    """Each array (tokens first) padded and reshaped to ``(chunks, plan.rows, ...)``."""
     chunks = -(-arrays[0].shape[0] // plan.rows)
     return [_split(x, plan.rows, chunks) for x in arrays]
-
-
-def _chunk_logits(h: Any, w: Any, b: Any, valid: Any) -> tuple[Any, Any]:
-    """A chunk's hidden states (excluded rows zeroed) and its logits."""
-    h = jnp.where(valid[:, None], h, 0.0)
-    return h, logits(h, w, b)
-
-
-def _scan_losses(plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any) -> Any:
-    """Per-token losses ``(M,)``, a chunk at a time."""
-    backend = backend_of(h)
-
-    def body(carry: None, x: Any) -> tuple[None, Any]:
-        h_c, labels_c, valid_c = x
-        return None, chunk_terms(backend, _chunk_logits(h_c, w, b, valid_c)[1], labels_c, plan)[0]
-
-    _, loss = jax.lax.scan(body, None, _chunks(plan, h, labels, valid))
-    return loss.reshape(-1)[: h.shape[0]]
 
 
 def _accumulate(grad_w: Any, dz: Any, h: Any) -> Any:
@@ -173,65 +158,122 @@ def _accumulate(grad_w: Any, dz: Any, h: Any) -> Any:
     return grad_w
 
 
-def _scan_gradients(
-    plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any, coef: Any
-) -> tuple[Any, tuple[Any, Any, Any]]:
-    """Per-token losses and the gradients of ``Σ coef·ℓ`` for ``(hidden, weight, bias)``: the
-    weight and bias gradients are the scan's carry, the hidden gradient its output."""
+# ---------------------------------------------------------------------- any per-token loss
+# The kernels of a loss of the logits other than cross-entropy, e.g. a divergence from a teacher
+# head: ``head(backend, logits, z, *extras_chunk, *consts, coef)`` (hashable, with ``head.rows``
+# tokens per chunk) gives a chunk's losses ``(C,)`` and, with ``coef``, ``coef·∂ℓ/∂z``; the
+# matrix products are explicit. ``extras`` are per-token inputs and ``consts`` whole arrays the
+# loss reads, both constants (zero cotangents).
+def head_losses(
+    backend: ArrayAPIBackend,
+    h: Any,
+    w: Any,
+    b: Any,
+    extras: tuple[Any, ...],
+    consts: tuple[Any, ...],
+    valid: Any,
+    head: Any,
+) -> Any:
+    """Per-token losses ``(M,)``; the backward rule recomputes each chunk."""
+    h, w, b, valid = _same_varying(h, w, b, _all_valid(h[:, 0], valid))
+    return _head_losses(head, h, w, b, valid, extras, consts)
+
+
+def head_weighted_sum(
+    backend: ArrayAPIBackend,
+    h: Any,
+    w: Any,
+    b: Any,
+    extras: tuple[Any, ...],
+    consts: tuple[Any, ...],
+    valid: Any,
+    coef: Any,
+    head: Any,
+) -> Any:
+    """``Σ coef·ℓ`` over the valid tokens; the gradients come from the forward pass."""
+    h, w, b, valid, coef = _same_varying(h, w, b, _all_valid(h[:, 0], valid), coef)
+    return _head_weighted_sum(head, h, w, b, valid, coef, extras, consts)
+
+
+def _head_scan(
+    head: Any, h: Any, w: Any, b: Any, valid: Any, extras: Any, consts: Any, coef: Any = None
+) -> tuple[Any, Any]:
+    """Per-token losses and, with ``coef`` (else None), the gradients of ``Σ coef·ℓ`` for
+    ``(hidden, weight, bias)``, a chunk of ``head.rows`` tokens at a time."""
     backend = backend_of(h)
 
-    def body(carry: tuple[Any, Any], x: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-        h_c, labels_c, valid_c, coef_c = x
-        h_c, z = _chunk_logits(h_c, w, b, valid_c)
-        loss, dz = chunk_terms(backend, z, labels_c, plan, jnp.where(valid_c, coef_c, 0.0))
+    def chunk(x: Any) -> tuple[Any, Any, list[Any]]:
+        """A chunk's hidden states and per-token inputs, excluded rows zeroed."""
+        valid_c, *arrays = x
+        zeroed = [jnp.where(valid_c.reshape(-1, *([1] * (a.ndim - 1))), a, 0) for a in arrays]
+        return zeroed[0], valid_c, zeroed[1:]
+
+    if coef is None:
+
+        def body(carry: None, x: Any) -> tuple[None, Any]:
+            h_c, _, rest = chunk(x)
+            return None, head(backend, logits, logits(h_c, w, b), *rest, *consts)[0]
+
+        _, loss = jax.lax.scan(body, None, _chunks(head, valid, h, *extras))
+        return loss.reshape(-1)[: h.shape[0]], None
+
+    def grad_body(carry: tuple[Any, Any], x: Any) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+        coef_c, *x = x
+        h_c, valid_c, rest = chunk(x)
+        part = jnp.where(valid_c, coef_c, 0.0)
+        loss, dz = head(backend, logits, logits(h_c, w, b), *rest, *consts, part)
         grad_w = _accumulate(carry[0], dz, h_c)
         grad_b = None if b is None else carry[1] + jnp.sum(dz, axis=0)
         return (grad_w, grad_b), (loss, jnp.matmul(dz, w, precision=_HIGHEST))
 
     init = (jnp.zeros_like(w), None if b is None else jnp.zeros_like(b))
-    xs = _chunks(plan, h, labels, valid, coef)
-    (grad_w, grad_b), (loss, grad_h) = jax.lax.scan(body, init, xs)
+    xs = _chunks(head, coef, valid, h, *extras)
+    (grad_w, grad_b), (loss, grad_h) = jax.lax.scan(grad_body, init, xs)
     tokens = h.shape[0]
     return loss.reshape(-1)[:tokens], (grad_h.reshape(-1, h.shape[1])[:tokens], grad_w, grad_b)
 
 
-# ---------------------------------------------------------------------- custom VJPs
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _token_losses(plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any) -> Any:
-    return _scan_losses(plan, h, w, b, labels, valid)
+def _head_losses(head: Any, h: Any, w: Any, b: Any, valid: Any, extras: Any, consts: Any) -> Any:
+    return _head_scan(head, h, w, b, valid, extras, consts)[0]
 
 
-def _token_losses_fwd(plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any) -> Any:
-    return _token_losses(plan, h, w, b, labels, valid), (h, w, b, labels, valid)
+def _head_losses_fwd(
+    head: Any, h: Any, w: Any, b: Any, valid: Any, extras: Any, consts: Any
+) -> tuple[Any, Any]:
+    saved = (h, w, b, valid, extras, consts)
+    return _head_scan(head, h, w, b, valid, extras, consts)[0], saved
 
 
-def _token_losses_bwd(plan: Plan, saved: Any, upstream: Any) -> Any:
-    h, w, b, labels, valid = saved
-    _, grads = _scan_gradients(plan, h, w, b, labels, valid, upstream.astype(h.dtype))
-    return (*grads, None, None)
+def _head_losses_bwd(head: Any, saved: Any, upstream: Any) -> Any:
+    h, w, b, valid, extras, consts = saved
+    _, grads = _head_scan(head, h, w, b, valid, extras, consts, upstream.astype(h.dtype))
+    return (*grads, None, None, None)
 
 
-_token_losses.defvjp(_token_losses_fwd, _token_losses_bwd)
+_head_losses.defvjp(_head_losses_fwd, _head_losses_bwd)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _weighted_sum(plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any, coef: Any) -> Any:
-    loss = _scan_losses(plan, h, w, b, labels, valid)
+def _head_weighted_sum(
+    head: Any, h: Any, w: Any, b: Any, valid: Any, coef: Any, extras: Any, consts: Any
+) -> Any:
+    loss = _head_scan(head, h, w, b, valid, extras, consts)[0]
     return jnp.sum(jnp.where(valid, coef * loss, 0.0))
 
 
-def _weighted_sum_fwd(
-    plan: Plan, h: Any, w: Any, b: Any, labels: Any, valid: Any, coef: Any
-) -> Any:
-    loss, grads = _scan_gradients(plan, h, w, b, labels, valid, coef)
+def _head_weighted_sum_fwd(
+    head: Any, h: Any, w: Any, b: Any, valid: Any, coef: Any, extras: Any, consts: Any
+) -> tuple[Any, Any]:
+    loss, grads = _head_scan(head, h, w, b, valid, extras, consts, coef)
     loss = jnp.where(valid, loss, 0.0)
     return jnp.sum(jnp.where(valid, coef, 0.0) * loss), (grads, loss)
 
 
-def _weighted_sum_bwd(plan: Plan, saved: Any, upstream: Any) -> Any:
+def _head_weighted_sum_bwd(head: Any, saved: Any, upstream: Any) -> Any:
     grads, loss = saved
     scaled = tuple(None if g is None else g * upstream for g in grads)
-    return (*scaled, None, None, loss * upstream)
+    return (*scaled, None, loss * upstream, None, None)
 
 
-_weighted_sum.defvjp(_weighted_sum_fwd, _weighted_sum_bwd)
+_head_weighted_sum.defvjp(_head_weighted_sum_fwd, _head_weighted_sum_bwd)

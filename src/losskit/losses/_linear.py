@@ -206,9 +206,9 @@ def prepare(
     in the compute dtype, the target labels checked (when value checks run; clipped into range
     otherwise, so no gather is out of range) and set to 0 where ``valid`` (None: every token)
     excludes them."""
-    backend, hidden, weight, bias = _operands(hidden, weight, bias)
+    backend, hidden, weight, bias = operands(hidden, weight, bias)
     checking = _validate.checking_values(backend, hidden)
-    labels = _labels(backend, targets, hidden, checking)
+    labels = labels_of(backend, targets, hidden, checking)
     num_classes = backend.shape(weight)[0]
     xp = backend.xp
     valid = None if ignore_index is None else labels != ignore_index
@@ -246,36 +246,60 @@ def _float_array(backend: ArrayAPIBackend, x: Any, like: Any, name: str) -> Any:
     return x
 
 
-def _operands(hidden: Any, weight: Any, bias: Any) -> tuple[ArrayAPIBackend, Any, Any, Any]:
-    """Backend of ``hidden``; ``hidden``, ``weight``, ``bias`` on it in the compute dtype."""
-    backend = backend_of(hidden, "hidden")
-    hidden = _float_array(backend, hidden, hidden, "hidden")
+HEAD_NAMES = ("hidden", "weight", "bias")
+
+
+def operands(
+    hidden: Any,
+    weight: Any,
+    bias: Any,
+    names: tuple[str, str, str] = HEAD_NAMES,
+    like: tuple[ArrayAPIBackend, Any] | None = None,
+) -> tuple[ArrayAPIBackend, Any, Any, Any]:
+    """Backend of ``hidden``; ``hidden``, ``weight``, ``bias`` on it in the compute dtype.
+    ``names`` are the three arguments' names (for messages); ``like=(backend, array)`` converts
+    them to that backend and the compute dtype of ``array`` instead (a second head)."""
+    hidden_name, weight_name, bias_name = names
+    if like is None:
+        backend = backend_of(hidden, hidden_name)
+        hidden = _float_array(backend, hidden, hidden, hidden_name)
+        dtype = backend.compute_dtype(hidden)
+    else:
+        backend, reference = like
+        hidden = _float_array(backend, hidden, reference, hidden_name)
+        dtype = reference.dtype
     hidden_shape = backend.shape(hidden)
     if len(hidden_shape) < 1:
-        raise ValueError("hidden must have shape (..., d) with a feature axis last; got a scalar")
-    dtype = backend.compute_dtype(hidden)
-    weight = _float_array(backend, weight, hidden, "weight")
+        raise ValueError(
+            f"{hidden_name} must have shape (..., d) with a feature axis last; got a scalar"
+        )
+    weight = _float_array(backend, weight, hidden, weight_name)
     weight_shape = backend.shape(weight)
     if len(weight_shape) != 2 or not _validate.same_shape(weight_shape[1:], hidden_shape[-1:]):
         raise ValueError(
-            f"weight of shape {weight_shape} does not match hidden of shape {hidden_shape}: it "
-            f"must have shape (num_classes, {hidden_shape[-1]}), the layout of "
-            "torch.nn.Linear(d, num_classes).weight"
+            f"{weight_name} of shape {weight_shape} does not match {hidden_name} of shape "
+            f"{hidden_shape}: it must have shape (num_classes, {hidden_shape[-1]}), the layout "
+            "of torch.nn.Linear(d, num_classes).weight"
         )
     if weight_shape[0] == 0:
-        raise ValueError("weight must have at least one class (row); got shape {weight_shape}")
+        raise ValueError(
+            f"{weight_name} must have at least one class (row); got shape {weight_shape}"
+        )
     if bias is not None:
-        bias = _float_array(backend, bias, hidden, "bias")
+        bias = _float_array(backend, bias, hidden, bias_name)
         if not _validate.same_shape(backend.shape(bias), weight_shape[:1]):
             raise ValueError(
-                f"bias of shape {backend.shape(bias)} does not match weight of shape "
-                f"{weight_shape}: it must have shape ({weight_shape[0]},), one entry per class"
+                f"{bias_name} of shape {backend.shape(bias)} does not match {weight_name} of "
+                f"shape {weight_shape}: it must have shape ({weight_shape[0]},), one entry per "
+                "class"
             )
         bias = backend.astype(bias, dtype)
     return backend, backend.astype(hidden, dtype), backend.astype(weight, dtype), bias
 
 
-def _labels(backend: ArrayAPIBackend, targets: Any, hidden: Any, checking: bool) -> Any:
+def labels_of(
+    backend: ArrayAPIBackend, targets: Any, hidden: Any, checking: bool, hidden_name: str = "hidden"
+) -> Any:
     """Integer class indices of ``hidden``'s shape without the feature axis."""
     labels = backend.asarray(targets, hidden, "targets")
     _validate.check_integer_dtype(backend, labels, "targets")
@@ -290,7 +314,7 @@ def _labels(backend: ArrayAPIBackend, targets: Any, hidden: Any, checking: bool)
     if _validate.same_shape(shape, (*expected, 1)):
         return backend.xp.reshape(labels, expected)
     raise ValueError(
-        f"targets of shape {shape} do not match hidden of shape {backend.shape(hidden)}: "
+        f"targets of shape {shape} do not match {hidden_name} of shape {backend.shape(hidden)}: "
         f"targets must have shape {expected}, one class index per hidden state"
     )
 
@@ -503,6 +527,19 @@ def chunk_terms(
     if capped is not None:
         grad = grad * (1.0 - capped * capped)
     return loss, grad
+
+
+class CrossEntropyHead(NamedTuple):
+    """:func:`chunk_terms` as a head for the generic chunk kernels (``head(backend, logits, z,
+    labels, coef) → (losses, coef·∂ℓ/∂z)``, ``rows`` tokens per chunk)."""
+
+    rows: int
+    plan: Plan
+
+    def __call__(
+        self, backend: ArrayAPIBackend, logits: Any, z: Any, labels: Any, coef: Any = None
+    ) -> tuple[Any, Any]:
+        return chunk_terms(backend, z, labels, self.plan, coef)
 
 
 def _generic_logits(backend: ArrayAPIBackend) -> Callable[[Any, Any, Any], Any]:

@@ -1,6 +1,8 @@
-"""TensorFlow kernel of :func:`losskit.losses._linear.linear_cross_entropy`.
+"""TensorFlow kernel of the fused linear-layer losses (:mod:`losskit.losses._linear`).
 
-A ``tf.custom_gradient`` op: the forward computes the per-token losses a chunk at a time, the
+A ``tf.custom_gradient`` op over any per-token loss of the logits (a "head", see
+``_torch_linear``; cross-entropy is :class:`~losskit.losses._linear.CrossEntropyHead`): the
+forward computes the per-token losses a chunk at a time, the
 gradient function recomputes each chunk's logits under the per-token upstream gradient and
 accumulates the weight and bias gradients. Chunks are a Python loop over static boundaries, so
 the token count must be known when the op is built (otherwise the plain path runs, see
@@ -14,7 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from .._backend import ArrayAPIBackend
-from ._linear import Plan, chunk_terms, excluded_zero
+from ._linear import CrossEntropyHead, Plan
 
 
 def logits(h: Any, w: Any, b: Any) -> Any:
@@ -32,12 +34,28 @@ def token_losses(
     backend: ArrayAPIBackend, h: Any, w: Any, b: Any, labels: Any, valid: Any, plan: Plan
 ) -> Any:
     """Per-token losses ``(M,)`` with a chunked, recomputing gradient."""
-    bounds = [(s, min(s + plan.rows, h.shape[0])) for s in range(0, h.shape[0], plan.rows)]
+    return head_losses(backend, h, w, b, (labels,), (), valid, CrossEntropyHead(plan.rows, plan))
+
+
+def head_losses(
+    backend: ArrayAPIBackend,
+    h: Any,
+    w: Any,
+    b: Any,
+    extras: tuple[Any, ...],
+    consts: tuple[Any, ...],
+    valid: Any,
+    head: Any,
+) -> Any:
+    """Per-token losses ``(M,)`` of any loss of the logits, ``head(backend, logits, z,
+    *extras_chunk, *consts, coef) → (losses, coef·∂ℓ/∂z)`` (see ``_torch_linear``), with a
+    chunked, recomputing gradient; ``extras`` and ``consts`` are constants."""
+    bounds = [(s, min(s + head.rows, h.shape[0])) for s in range(0, h.shape[0], head.rows)]
 
     def chunk(h: Any, w: Any, b: Any, start: int, stop: int, coef: Any = None) -> Any:
         part = None if valid is None else valid[start:stop]
-        h_c = excluded_zero(backend, h[start:stop], part)
-        loss, dz = chunk_terms(backend, logits(h_c, w, b), labels[start:stop], plan, coef)
+        h_c, *rest = (_zero_excluded(x[start:stop], part) for x in (h, *extras))
+        loss, dz = head(backend, logits, logits(h_c, w, b), *rest, *consts, coef)
         return h_c, loss, dz
 
     @tf.custom_gradient
@@ -60,3 +78,11 @@ def token_losses(
         return loss, grad
 
     return op(h, w) if b is None else op(h, w, b)
+
+
+def _zero_excluded(x: Any, valid: Any) -> Any:
+    """``x`` (tokens first, any rank) with the rows of excluded tokens replaced by 0."""
+    if valid is None:
+        return x
+    keep = tf.reshape(valid, [-1] + [1] * (len(x.shape) - 1))
+    return tf.where(keep, x, tf.zeros_like(x))

@@ -248,3 +248,120 @@ class _TokenLosses(torch.autograd.Function):
         coef = _masked(upstream.to(h.dtype), valid)
         _, grads = _sweep(h, w, b, labels, valid, ctx.plan, coef, needs)
         return (*grads, None, None, None)
+
+
+# ---------------------------------------------------------------------- any per-token loss
+# The kernels of a loss of the logits other than cross-entropy, e.g. a divergence from a teacher
+# head: ``head(backend, logits, z, *extras_chunk, *consts, coef)`` gives a chunk's losses ``(C,)``
+# and, with ``coef``, ``coef·∂ℓ/∂z`` (else None); the matrix products are explicit. ``extras``
+# are per-token inputs and ``consts`` whole arrays the loss reads, both constants (no gradient).
+def head_losses(
+    backend: ArrayAPIBackend,
+    h: Any,
+    w: Any,
+    b: Any,
+    extras: tuple[Any, ...],
+    consts: tuple[Any, ...],
+    valid: Any,
+    head: Any,
+) -> Any:
+    """Per-token losses ``(M,)``; the backward recomputes each chunk."""
+    return _HeadLosses.apply(h, w, b, valid, (backend, extras, consts, head))
+
+
+def head_weighted_sum(
+    backend: ArrayAPIBackend,
+    h: Any,
+    w: Any,
+    b: Any,
+    extras: tuple[Any, ...],
+    consts: tuple[Any, ...],
+    valid: Any,
+    coef: Any,
+    head: Any,
+) -> Any:
+    """``Σ coef·ℓ`` over the valid tokens; the gradients are computed in the forward pass."""
+    return _HeadWeightedSum.apply(h, w, b, valid, coef, (backend, extras, consts, head))
+
+
+def _head_sweep(
+    h: Any, w: Any, b: Any, valid: Any, static: tuple, coef: Any, needs: tuple
+) -> tuple[Any, Grads]:
+    """All chunks of ``head.rows`` tokens: the losses and, with ``coef``, the gradients of
+    ``Σ coef·ℓ`` listed by ``needs``."""
+    backend, extras, consts, head = static
+    tokens = h.shape[0]
+    new = {"dtype": h.dtype, "device": h.device}
+    loss = torch.empty(tokens, **new)
+    grad = coef is not None and any(needs)
+    grad_h = torch.empty(h.shape, **new) if grad and needs[0] else None
+    grad_w = torch.zeros(w.shape, **new) if grad and needs[1] else None
+    grad_b = torch.zeros(b.shape, **new) if grad and b is not None and needs[2] else None
+    for start in range(0, tokens, head.rows):
+        stop = min(start + head.rows, tokens)
+        keep = None if valid is None else valid[start:stop, None]
+        chunk, *rest = (
+            x[start:stop].detach()
+            if keep is None
+            else torch.where(keep, x[start:stop].detach(), 0.0)
+            for x in (h, *extras)
+        )
+        z = logits(chunk, w, b)
+        part = coef[start:stop] if grad else None
+        loss[start:stop], dz = head(backend, logits, z, *rest, *consts, part)
+        if dz is None:
+            continue
+        if grad_h is not None:
+            torch.mm(dz, w.detach(), out=grad_h[start:stop])
+        if grad_w is not None:
+            grad_w.addmm_(dz.T, chunk)
+        if grad_b is not None:
+            grad_b += dz.sum(dim=0)
+    return loss, (grad_h, grad_w, grad_b)
+
+
+class _HeadWeightedSum(torch.autograd.Function):
+    """:func:`head_weighted_sum`: gradients computed in the forward, scaled in the backward."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, valid: Any, coef: Any, static: tuple) -> Any:
+        needs = ctx.needs_input_grad[:3]
+        coef = _masked(coef, valid)
+        loss, grads = _head_sweep(h, w, b, valid, static, coef, needs)
+        loss = _masked(loss, valid)
+        ctx.grads = grads
+        ctx.loss = loss if ctx.needs_input_grad[4] else None
+        return torch.dot(coef, loss)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, upstream: Any) -> Any:
+        grads = ctx.grads
+        if grads is None:
+            raise RuntimeError(
+                "a fused loss's scalar reduction frees its precomputed gradients in the first "
+                "backward; a second backward (retain_graph=True) needs reduction='none' followed "
+                "by your own reduction"
+            )
+        ctx.grads = None
+        scaled = [None if g is None else g.mul_(upstream) for g in grads]
+        grad_coef = None if ctx.loss is None else ctx.loss * upstream
+        return (*scaled, None, grad_coef, None)
+
+
+class _HeadLosses(torch.autograd.Function):
+    """:func:`head_losses`: the backward recomputes each chunk under the upstream gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, valid: Any, static: tuple) -> Any:
+        ctx.save_for_backward(h, w, b, valid)
+        ctx.static = static
+        return _head_sweep(h, w, b, valid, static, None, (False, False, False))[0]
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, upstream: Any) -> Any:
+        h, w, b, valid = ctx.saved_tensors
+        coef = _masked(upstream.to(h.dtype), valid)
+        _, grads = _head_sweep(h, w, b, valid, ctx.static, coef, ctx.needs_input_grad[:3])
+        return (*grads, None, None)
