@@ -138,6 +138,32 @@ def test_global_mean_of_a_token_loss_with_a_shared_weight():
     same_value_and_gradients(lane0, full, [hidden, weight], argnums=(0, 1))
 
 
+@pytest.mark.parametrize("chunk_size", [None, 2])
+def test_global_mean_of_distillation_between_two_heads(chunk_size):
+    """The student's hidden states and the teacher's split across devices, both weights shared;
+    chunked (``chunk_size=2``) and plain."""
+    rng = np.random.default_rng(5)
+    student, weight = rng.normal(size=(8, 3, 5)), rng.normal(size=(7, 5))
+    teacher, teacher_weight = rng.normal(size=(8, 3, 6)), rng.normal(size=(7, 6))
+    targets = rng.integers(0, 7, (8, 3))
+    targets[:2] = -100  # shard 0: padding only
+    options = {"beta": 0.3, "temperature": 1.5, "chunk_size": chunk_size}
+
+    def body(h, w, ht, wt, t):
+        return lkj.global_mean(
+            lk.linear_distillation, h, w, ht, wt, axis_name=AXIS, targets=t, **options
+        )
+
+    def full(h, w):
+        return lk.linear_distillation(h, w, teacher, teacher_weight, targets=targets, **options)
+
+    def lane0(h, w):
+        inputs = [h, w, teacher, teacher_weight, targets]
+        return on_devices(body, inputs, shared=(1, 3), devices=4)[0]
+
+    same_value_and_gradients(lane0, full, [student, weight], argnums=(0, 1))
+
+
 def test_global_mean_of_a_sum_of_losses_adds_the_global_means():
     rng = np.random.default_rng(3)
     y, p = rng.normal(size=(6, 2)), rng.normal(size=(6, 2))

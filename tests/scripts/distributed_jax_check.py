@@ -268,6 +268,25 @@ def global_means(mesh) -> None:
             (0, 1, 2),
         )
     )
+    distill = {"chunk_size": 8, "beta": 0.3, "temperature": 1.5}
+    cases.append(
+        (
+            "linear_distillation, chunked (replicated weights)",
+            lambda h, w, ht, wt, t: lkj.global_mean(
+                lk.linear_distillation, h, w, ht, wt, axis_name="data", targets=t, **distill
+            ),
+            lambda h, w, ht, wt, t: lk.linear_distillation(h, w, ht, wt, targets=t, **distill),
+            [
+                r.normal(size=(N, 24, 6)),
+                r.normal(size=(11, 6)),
+                r.normal(size=(N, 24, 7)),
+                r.normal(size=(11, 7)),
+                long_tokens,
+            ],
+            [batch, rep, batch, rep, batch],
+            (0, 1),
+        )
+    )
     token_weights = r.random((N, 24))
 
     def unreduced_body(h, w, t, v):
