@@ -139,9 +139,9 @@ def linear_distillation(
     student's parameters, so memory beyond the inputs and gradients is a few chunks of logits
     instead of two ``N × V`` arrays and their temporaries. PyTorch: autograd Functions
     (``reduction="none"`` recomputes each chunk in the backward); JAX: ``custom_vjp`` functions
-    over a ``lax.scan``; NumPy and array-API libraries: the chunked value. TensorFlow, a batch
-    that fits in one chunk, and traced torch inputs take the plain path (all logits,
-    differentiated by the framework).
+    over a ``lax.scan``; TensorFlow: a ``custom_gradient`` op that recomputes the chunks in its
+    backward; NumPy and array-API libraries: the chunked value. A batch that fits in one chunk
+    and traced torch inputs take the plain path (all logits, differentiated by the framework).
 
     ``targets`` (optional, ``student_hidden``'s shape without the last axis) marks the tokens
     to exclude: those equal to ``ignore_index`` (padding and prompt tokens, TRL's ``labels ==
