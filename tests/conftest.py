@@ -197,6 +197,10 @@ SLOW_FILES = {
     "test_wrappers_keras.py",
     "test_anchor_optax.py",
     "test_anchor_liger.py",
+    # gradient boosting: every catalogue loss against finite differences and scipy.optimize;
+    # CatBoost calls a class objective once per row
+    "test_boost_catalogue.py",
+    "test_boost_catboost.py",
 }
 
 

@@ -6,6 +6,8 @@
 5.0
 """
 
+from typing import Any
+
 from . import ops
 from ._check import check
 from ._custom import loss
@@ -95,6 +97,17 @@ mean_square_error = mean_squared_error
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> Any:
+    """``lk.boost`` (gradient-boosting objectives) is imported on first use: importing losskit
+    imports no boosting library and no framework."""
+    if name == "boost":
+        import importlib
+
+        return importlib.import_module(".boost", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Loss",
     "LossInfo",
@@ -106,6 +119,7 @@ __all__ = [
     "bi_tempered_logistic",
     "binary_crossentropy",
     "binary_focal_crossentropy",
+    "boost",
     "brier",
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
