@@ -129,6 +129,9 @@ def cases(quick: bool) -> Iterator[Case]:
         yield Case(suite, "linear distillation", size, name, validation, native, ours, value)
 
 
+versions = machinery.versions
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark, print the table and write the JSON file."""
     return machinery.main(argv, sys.modules[__name__])

@@ -35,12 +35,20 @@ DIRECTIONS = ("forward", "reverse")
 class DivergencePair:
     """The teacher's (constant) and the student's log-probabilities ``(..., V)``, and their
     per-entry log-ratio ``u = log p_t - log p_s``; ``t_dead`` / ``s_dead`` mark probabilities of
-    exactly 0 (``-inf`` logits)."""
+    exactly 0 (``-inf`` logits). ``finite=True`` promises finite log-probabilities (the logits of
+    a linear layer with finite inputs): no entry is dead, and the masks are skipped."""
 
-    def __init__(self, backend: ArrayAPIBackend, log_t: Any, log_s: Any) -> None:
+    def __init__(
+        self, backend: ArrayAPIBackend, log_t: Any, log_s: Any, finite: bool = False
+    ) -> None:
         xp = backend.xp
         self.backend, self.xp = backend, xp
         self.log_t, self.log_s = log_t, log_s
+        self.t_dead: Any = None
+        self.s_dead: Any = None
+        if finite:
+            self.u = log_t - log_s
+            return
         self.t_dead, self.s_dead = xp.isinf(log_t), xp.isinf(log_s)
         # -inf in both: no ratio (a 0 placeholder); in one of them, ±inf, which the divergences
         # take to their limits
@@ -111,11 +119,11 @@ class DivergencePair:
         over_s_neg = xp.log1p(beta * xp.expm1(neg))
         over_t = xp.where(up, over_t_pos, over_s_neg - neg)
         over_s = xp.where(up, over_t_pos + pos, over_s_neg)
-        both = self.t_dead & self.s_dead
-        log_m = xp.logaddexp(  # never -inf twice (its gradient would be NaN)
-            xp.where(both, zero, self.log_t) + math.log(beta),
-            xp.where(both, zero, self.log_s) + math.log1p(-beta),
-        )
+        log_t, log_s = self.log_t, self.log_s
+        if self.t_dead is not None:  # never -inf twice (the gradient of logaddexp would be NaN)
+            both = self.t_dead & self.s_dead
+            log_t, log_s = xp.where(both, zero, log_t), xp.where(both, zero, log_s)
+        log_m = xp.logaddexp(log_t + math.log(beta), log_s + math.log1p(-beta))
         teacher = _weighted_psi(xp, self.log_t, log_m, over_t, self.t_dead)
         student = _weighted_psi(xp, self.log_s, log_m, over_s, self.s_dead)
         return xp.sum(beta * teacher + (1.0 - beta) * student, axis=-1), over_s
@@ -135,18 +143,19 @@ class DivergencePair:
             return self.kl(forward=True), p_s - xp.exp(self.log_t)
         zero = xp.zeros_like(p_s)
         if beta == 1.0:
-            value, scale = self.kl(forward=False), 1.0
-            ratio = xp.where(self.s_dead, zero, -self.u)
+            value, scale, ratio = self.kl(forward=False), 1.0, -self.u
         else:
             (value, over_s), scale = self._jsd_parts(beta), 1.0 - beta
-            ratio = xp.where(self.s_dead, zero, -over_s)
+            ratio = -over_s
+        if self.s_dead is not None:
+            ratio = xp.where(self.s_dead, zero, ratio)
         centre = xp.sum(p_s * ratio, axis=-1, keepdims=True)
         return value, (scale * p_s) * (ratio - centre)
 
 
 def _weighted_psi(xp: Any, log_p: Any, log_q: Any, w: Any, dead: Any) -> Any:
     """``p · (e^w - 1 - w)`` for ``w = log(q / p)`` (``w`` given, computed accurately by the
-    caller), elementwise, and 0 where ``dead`` (p = 0).
+    caller), elementwise, and 0 where ``dead`` (p = 0; None: nowhere).
 
     Summed over two distributions this is ``KL(p ‖ q)`` as a sum of non-negative terms
     (``Σ (q - p)`` is 0): no cancellation between entries, and a common error in ``w`` (the
@@ -154,15 +163,17 @@ def _weighted_psi(xp: Any, log_p: Any, log_q: Any, w: Any, dead: Any) -> Any:
     above, the term is ``q - p (1 + w)``, where ``e^w`` could overflow while ``q`` cannot. Each
     branch sees only its own inputs, so every gradient is finite where the value is."""
     zero = xp.zeros_like(log_p)
-    log_p = xp.where(dead, zero, log_p)
-    w = xp.where(dead, zero, w)
+    if dead is not None:
+        log_p = xp.where(dead, zero, log_p)
+        w = xp.where(dead, zero, w)
     big = w > 1.0
     small_w = xp.where(big, zero, w)
     big_w = xp.where(big, w, xp.ones_like(w))
     p = xp.exp(log_p)
     small = p * (xp.expm1(small_w) - small_w)
     large = xp.exp(xp.where(big, log_q, zero)) - p * (1.0 + big_w)
-    return xp.where(dead, zero, xp.where(big, large, small))
+    term = xp.where(big, large, small)
+    return term if dead is None else xp.where(dead, zero, term)
 
 
 @register(

@@ -64,8 +64,11 @@ class JSDHead(NamedTuple):
             cap = self.softcap
             tanh = xp.tanh(z / cap)
             teacher, student = cap * xp.tanh(teacher / cap), cap * tanh
-        pair = DivergencePair(
-            backend, backend.log_softmax(teacher, axis=-1), backend.log_softmax(student, axis=-1)
+        pair = DivergencePair(  # finite logits: no masked vocabulary entries
+            backend,
+            backend.log_softmax(teacher, axis=-1),
+            backend.log_softmax(student, axis=-1),
+            finite=True,
         )
         if coef is None:
             return pair.generalized(self.beta), None
