@@ -279,8 +279,11 @@ def test_bad_options_raise_naming_them(params, message):
         lk.linear_distillation(x["hs"], x["ws"], x["ht"], x["wt"], **params)
 
 
-def test_nan_in_the_teacher_is_named():
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("key", ["hs", "ws", "ht", "wt"])
+def test_a_non_finite_input_is_named(key, bad):
+    names = {"hs": "student_hidden", "ws": "student_weight", "ht": "teacher_hidden"}
     x = _inputs()
-    x["wt"][0, 0] = np.nan
-    with pytest.raises(ValueError, match="teacher_weight"):
+    x[key][0, 0] = bad
+    with pytest.raises(ValueError, match=names.get(key, "teacher_weight") + " contains inf or NaN"):
         lk.linear_distillation(x["hs"], x["ws"], x["ht"], x["wt"])

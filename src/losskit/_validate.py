@@ -267,6 +267,42 @@ def check_no_nan(backend: ArrayAPIBackend, x: Any, name: str) -> None:
         raise ValueError(f"{name} contains NaN")
 
 
+def check_no_nan_in(backend: ArrayAPIBackend, arrays: dict[str, Any]) -> None:
+    """:func:`check_no_nan` for several arrays (name → array) with one host read: the sum of
+    their sums is NaN if any of them holds a NaN (or an inf meets a -inf, a false alarm that the
+    array-by-array check then clears); only then is each one read, to name the first at fault."""
+    total = None
+    for x in arrays.values():
+        if backend.is_tracing(x):
+            return
+        part = backend.xp.sum(x)
+        total = part if total is None else total + part
+    if total is None or backend.is_tracing(total):  # concrete inputs captured by a trace
+        return
+    if not bool(backend.xp.isnan(total)):
+        return
+    for name, x in arrays.items():
+        check_no_nan(backend, x, name)
+
+
+def check_finite_in(backend: ArrayAPIBackend, arrays: dict[str, Any], hint: str = "") -> None:
+    """No inf or NaN in any of ``arrays`` (name → array), with one host read: ``Σ x·0`` is NaN
+    exactly when some entry is not finite (no overflow can raise a false alarm); only then is
+    each array read, to name the first at fault. ``hint`` ends the message."""
+    xp = backend.xp
+    total = None
+    for x in arrays.values():
+        if backend.is_tracing(x):
+            return
+        part = xp.sum(x * 0.0)
+        total = part if total is None else total + part
+    if total is None or backend.is_tracing(total) or not bool(xp.isnan(total)):
+        return
+    for name, x in arrays.items():
+        if not bool(xp.all(xp.isfinite(x))):
+            raise ValueError(f"{name} contains inf or NaN{hint}")
+
+
 def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
     bounds = backend.min_max(x)
     if bounds is not None and (bounds[0] < 0 or bounds[1] > 1):

@@ -196,10 +196,10 @@ def linear_distillation(
     _check_heads(backend, h_s, w_s, h_t, w_t)
     checking = _validate.checking_values(backend, h_s)
     valid = _excluded(backend, targets, ignore_index, h_s, checking)
-    if checking:
-        for name, x in zip((*STUDENT, *TEACHER), (h_s, w_s, b_s, h_t, w_t, b_t), strict=True):
-            if x is not None:
-                _validate.check_no_nan(backend, x, name)
+    if checking:  # the divergence assumes finite logits (no masked vocabulary entry)
+        named = zip((*STUDENT, *TEACHER), (h_s, w_s, b_s, h_t, w_t, b_t), strict=True)
+        arrays = {name: x for name, x in named if x is not None}
+        _validate.check_finite_in(backend, arrays, ": both heads need finite inputs")
     h_s, w_s, b_s, cap = fold_temperature(backend, h_s, w_s, b_s, softcap, temperature)
     h_t, w_t, b_t, _ = fold_temperature(backend, h_t, w_t, b_t, softcap, temperature)
     w_t, b_t = backend.stop_gradient(w_t), None if b_t is None else backend.stop_gradient(b_t)
