@@ -42,7 +42,18 @@ from ._object import Loss
 from ._registry import LossInfo, info, names
 from ._wrapping import positional_inputs
 
-CHECK_TASKS = ("binary", "multiclass", "multilabel", "regression", "segmentation")
+CHECK_TASKS = (
+    "binary",
+    "multiclass",
+    "multilabel",
+    "regression",
+    "segmentation",
+    "preference",
+    "policy",
+    "distillation",
+)
+#: a registered task the checker knows under another name
+CHECK_TASK_OF = {"policy_optimization": "policy"}
 CONTRACT = ("y_true", "y_pred", "sample_weight", "mask", "reduction", "normalizer")
 REDUCTIONS = ("mean", "sum", "sum_over_batch_size", "none")
 DECOMPOSABLE_KINDS = ("elementwise", "axis")  # a row's loss depends on that row only
@@ -382,6 +393,7 @@ def _common_task(tasks: Sequence[str | None]) -> str:
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the property checker on a loss and print its report (and write the HTML report)."""
     function, registered_task = load_target(args.target)
+    registered_task = CHECK_TASK_OF.get(registered_task or "", registered_task)
     task = args.task or (registered_task if registered_task in CHECK_TASKS else None)
     if task is None:
         raise CLIError(f"pass --task, one of {', '.join(CHECK_TASKS)}")

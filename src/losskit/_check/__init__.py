@@ -5,11 +5,14 @@ Modules:
 * ``_adapt``: the loss under test (``Subject``), one ``Engine`` per array library (conversion,
   autodiff; NumPy: float64 finite differences) and the ``Evaluator`` that runs many independent
   calls at once (``reduction="none"``, ``vmap``, or a loop; JAX/TF compiled per padded shape);
-* ``_problem``: the task's array layout and the prediction domain;
+* ``_problem``: the task's array layout and the prediction domain; ``_llm``: the layouts of the
+  language-model tasks and the adapters that call their losses;
 * ``_optimize``: vectorised NumPy minimisers (golden section, compass search on the simplex);
 * ``_context``: what the property functions share;
 * ``_properties`` (the loss as a function, and the registry), ``_proper`` (minima, properness,
   link, calibration, canonical link, symmetry), ``_elicit`` (regression statistics, scaling);
+* ``_preference``, ``_policy``, ``_distillation``: the properties of the language-model tasks
+  (gathered by ``_llm_properties``);
 * ``_report``: ``Report`` and ``Finding``, text / Markdown / HTML;
 * ``_plots``: the figures (matplotlib, imported lazily).
 """
@@ -17,20 +20,30 @@ Modules:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .._validate import validation
-from . import _properties
+from . import _llm, _llm_properties, _properties
 from ._adapt import BACKENDS, FRAMEWORKS, Engine, Evaluator, Subject, installed, make_engine
 from ._adapt import quiet as _quiet
 from ._adapt import resolve as _resolve
-from ._problem import MODES, TASKS, Problem, domain_for
-from ._report import PROPERTIES, Finding, Report
+from ._problem import LM_TASKS, MODES, TASKS, Problem, domain_for
+from ._report import PROPERTIES, TASK_PROPERTIES, Finding, Report
 
-__all__ = ["PROPERTIES", "Finding", "Report", "Session", "check", "prepare", "session_data"]
+__all__ = [
+    "PROPERTIES",
+    "TASK_PROPERTIES",
+    "Finding",
+    "Report",
+    "Session",
+    "check",
+    "prepare",
+    "session_data",
+]
 
 
 @dataclass
@@ -39,7 +52,7 @@ class Session:
 
     subject: Subject
     engine: Engine
-    problem: Problem
+    problem: Problem | _llm.Layout
     evaluator: Evaluator
     from_logits: bool
     seed: int
@@ -66,6 +79,11 @@ def _check_arguments(task: Any, backend: Any, from_logits: Any, seed: Any) -> No
         )
     if not isinstance(from_logits, bool):
         raise TypeError(f"from_logits must be True or False; got {from_logits!r}")
+    if from_logits and task in LM_TASKS:
+        raise ValueError(
+            f"from_logits does not apply to task={task!r}: its losses take log-probabilities "
+            "(distillation: logits) as they are"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an integer; got {seed!r}")
 
@@ -91,6 +109,27 @@ def _variants(task: str) -> list[dict[str, bool]]:
     return [{}]
 
 
+def _setups(
+    subject: Subject, task: str, from_logits: bool, engine: Engine
+) -> Iterator[tuple[Subject, Problem | _llm.Layout]]:
+    """The ways to call the loss, in the order they are tried: keyword arguments and target
+    formats (classic tasks), or the language-model adapters and layouts."""
+    if task in LM_TASKS:
+        yield from _llm.setups(subject, task, engine)
+        return
+    domain = domain_for(task, from_logits, subject.info)
+    for kwargs in _kwargs_candidates(subject, task, from_logits):
+        subject.kwargs = kwargs
+        for variant in _variants(task):
+            problem = Problem(
+                task,
+                domain,
+                sparse=variant.get("sparse", False),
+                positive_targets=variant.get("positive_targets", False),
+            )
+            yield subject, problem
+
+
 def _short_error(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0] if text else ""
@@ -99,7 +138,9 @@ def _short_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-def _probe(subject: Subject, engine: Engine, problem: Problem, seed: int) -> dict[str, Any]:
+def _probe(
+    subject: Subject, engine: Engine, problem: Problem | _llm.Layout, seed: int
+) -> dict[str, Any]:
     """Call the loss once on a typical batch; raise if the result is unusable here."""
     y, p = problem.typical(np.random.default_rng(seed), 6)
     out = subject.call(engine.asarray(y), engine.asarray(p))
@@ -138,7 +179,6 @@ def prepare(
     """
     _check_arguments(task, backend, from_logits, seed)
     subject = _resolve(loss)
-    domain = domain_for(task, from_logits, subject.info)
     if backend == "auto":
         names = [n for n in FRAMEWORKS if installed(n)] + ["numpy"]
         if prefer_numpy and subject.is_losskit:
@@ -156,42 +196,36 @@ def prepare(
             errors.append(f"{name}: {_short_error(error)}")
             continue
         failure = ""
-        for kwargs in _kwargs_candidates(subject, task, from_logits):
-            subject.kwargs = kwargs
-            for variant in _variants(task):
-                for dtype in ("float64", "float32"):
-                    engine.dtype = dtype
-                    problem = Problem(
-                        task,
-                        domain,
-                        sparse=variant.get("sparse", False),
-                        positive_targets=variant.get("positive_targets", False),
+        for candidate, problem in _setups(subject, task, from_logits, engine):
+            for dtype in ("float64", "float32"):
+                engine.dtype = dtype
+                try:
+                    with engine.context(), _quiet():
+                        probe = _probe(candidate, engine, problem, seed)
+                except Exception as error:
+                    failure = failure or _short_error(error)
+                    continue
+                notes = []
+                if dtype == "float32":
+                    notes.append(
+                        "The loss fails in float64 on this backend; it was checked in "
+                        "float32 with looser tolerances."
                     )
-                    try:
-                        with engine.context(), _quiet():
-                            probe = _probe(subject, engine, problem, seed)
-                    except Exception as error:
-                        failure = failure or _short_error(error)
-                        continue
-                    notes = []
-                    if dtype == "float32":
-                        notes.append(
-                            "The loss fails in float64 on this backend; it was checked in "
-                            "float32 with looser tolerances."
-                        )
-                    ev = probe["evaluator"]
-                    lower, upper = problem.bounds
-                    ev.lower, ev.upper = lower, upper
-                    if ev.scalarise:
-                        notes.append(
-                            f"The loss returned shape {probe['shape']} for a batch; the other "
-                            "properties use its mean."
-                        )
-                    return Session(subject, engine, problem, ev, from_logits, seed, probe, notes)
-        errors.append(f"{name}: {failure}")
+                ev = probe["evaluator"]
+                lower, upper = problem.bounds
+                ev.lower, ev.upper = lower, upper
+                ev.relative_steps = getattr(problem, "relative_steps", False)
+                if ev.scalarise:
+                    notes.append(
+                        f"The loss returned shape {probe['shape']} for a batch; the other "
+                        "properties use its mean."
+                    )
+                return Session(candidate, engine, problem, ev, from_logits, seed, probe, notes)
+        errors.append(f"{name}: {failure or 'no way to call it for this task'}")
     tried = "; ".join(errors)
+    signature = _llm.SIGNATURES.get(task, "f(y_true, y_pred)")
     raise TypeError(
-        f"loss {subject.name!r} could not be called as f(y_true, y_pred) for task={task!r} "
+        f"loss {subject.name!r} could not be called as {signature} for task={task!r} "
         f"on {'any backend' if backend == 'auto' else f'backend={backend!r}'} ({tried})"
     )
 
@@ -232,7 +266,8 @@ def check(
     object, or a plain function ``f(y_true, y_pred)`` in NumPy, PyTorch, JAX or TensorFlow that
     returns a scalar (arguments in that order: wrap a torch module as
     ``lambda y, p: module(p, y)``). ``task`` is ``"binary"``, ``"multiclass"``,
-    ``"multilabel"``, ``"regression"`` or ``"segmentation"``. Classification losses receive
+    ``"multilabel"``, ``"regression"``, ``"segmentation"``, or one of the language-model tasks
+    ``"preference"``, ``"policy"`` and ``"distillation"`` (below). Classification losses receive
     probabilities unless ``from_logits=True`` (a loss with a ``from_logits`` parameter gets
     ``from_logits=True``; any other function receives logits); a registered loss whose
     registered domain is real-valued scores, such as the hinge, receives scores (decision
@@ -261,6 +296,37 @@ def check(
       apply to scores (no known link);
     * the NumPy backend: ``gradient`` does not apply (no autodiff to compare).
 
+    The language-model tasks call the loss with their own inputs and report task-specific
+    properties after the shared ones (``losskit._check.TASK_PROPERTIES``):
+
+    * ``"preference"``: ``f(chosen_logps, rejected_logps, ref_chosen_logps,
+      ref_rejected_logps)`` or ``f(chosen_logps, rejected_logps)`` (``dpo``, ``kto`` with
+      ``kl=0``, ``orpo``, ``simpo``, ``cpo``), one pair per sample. ``direction``: every step
+      raises the chosen completion's log-probability and lowers the rejected one's, or where it
+      stops; ``minimum_at_target``: the margin ``δ = (c - c_ref) - (r - r_ref)`` minimising a
+      pair's loss (``+inf`` for DPO, ``1/(2β)`` for IPO) and the implicit reward margin ``β·δ``;
+      ``proper``, ``link``, ``calibrated``: the Bradley-Terry view, labels right with
+      probability η (DPO's minimiser is ``logit(η)/β``); ``symmetric``: ``ℓ(δ) + ℓ(-δ)``
+      constant; ``scaling``: the loss depends on the log-ratios (and on the margin) only;
+      ``finite``: log-ratios of ±1e3, log-probabilities of -1e-9 and 0, epsilon floors.
+    * ``"policy"``: ``f(logps, old_logps, advantages, mask=...)`` (``grpo``), per-token
+      log-probabilities ``(B, T)``. ``policy_gradient`` (at ``π = π_old`` the gradient is
+      ``-A·w`` per token; the normalisation ``w`` is named), ``advantage_sign``, ``clipping``
+      (the trust region ``[1 - ε_low, 1 + ε_high]``, found numerically), ``masking``;
+      ``scaling``: the loss depends on the ratio only.
+    * ``"distillation"``: ``f(teacher_logits, student_logits)`` with the classes last
+      (``generalized_jsd``, ``distillation_kl``; ``linear_distillation`` gets the logits as
+      hidden states of identity heads). ``minimum_at_target``: 0 with a zero gradient at
+      ``student = teacher``; ``teacher_gradient``: the teacher is a constant; ``proper`` and
+      ``elicits``: the student minimising the expected loss over random teachers (forward KL:
+      their mean); ``canonical_link``: ``d loss/d z_s ∝ softmax(z_s) - softmax(z_t)``;
+      ``symmetric``: in teacher and student; ``scaling``: invariance to a constant added to a
+      row of logits; ``finite``: logits of ±1e4 and ``-inf`` (a masked vocabulary entry).
+
+    Properties without a meaning for a task (``elicits`` for preferences, ``link`` for
+    distillation, ...) have verdict ``"info"`` and say why; ``from_logits`` does not apply to
+    these tasks.
+
     >>> import numpy as np, losskit as lk
     >>> def squared(y_true, y_pred):
     ...     return np.mean((y_pred - y_true) ** 2)
@@ -269,14 +335,25 @@ def check(
     ('mean', 'pass', 'fail')
     >>> report["scalar"].value
     'mean'
+    >>> report = lk.check(lk.Loss("dpo", variant="ipo", beta=0.1), task="preference",
+    ...                   backend="numpy")
+    >>> round(report["minimum_at_target"].value, 6)  # IPO's target margin 1/(2β)
+    5.0
+    >>> report["link"].value
+    '(2η - 1)/(2β) (β = 0.1)'
     """
     start = time.perf_counter()
     session = prepare(loss, task=task, from_logits=from_logits, backend=backend, seed=seed)
     findings: dict[str, Finding] = {}
+    functions = (
+        _llm_properties.PROPERTY_FUNCTIONS[task]
+        if task in LM_TASKS
+        else _properties.PROPERTY_FUNCTIONS
+    )
     with session.engine.context(), validation(False), _quiet():
         ctx = session.context()
         findings["scalar"] = _properties.scalar(ctx, session.probe)
-        for name, function in _properties.PROPERTY_FUNCTIONS.items():
+        for name, function in functions.items():
             try:
                 findings[name] = function(ctx)
             except Exception as error:  # one property's failure does not hide the others

@@ -41,6 +41,9 @@ class Subject:
     parameters: frozenset[str]
     any_keyword: bool
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: the user's loss when ``function`` adapts it to ``f(y_true, y_pred)`` (language-model
+    #: tasks, see ``_llm``)
+    original: Any = None
 
     @property
     def is_losskit(self) -> bool:
@@ -49,7 +52,8 @@ class Subject:
 
     @property
     def wrapped(self) -> bool:
-        return isinstance(self.function, Loss) or hasattr(self.function, "formula")
+        function = self.function if self.original is None else self.original
+        return isinstance(function, Loss) or hasattr(function, "formula")
 
     def accepts(self, name: str) -> bool:
         return name in self.parameters or self.any_keyword
@@ -195,10 +199,15 @@ class TorchEngine(Engine):
     ) -> tuple[float, np.ndarray]:
         x = self.asarray(y_pred).requires_grad_(True)
         value = f(self.asarray(y_true), x)
-        (grad,) = self.torch.autograd.grad(value, x, allow_unused=True)
-        if grad is None:
-            grad = self.torch.zeros_like(x)
+        grad = self._grad(value, x)
         return float(self.to_numpy(value)), self.to_numpy(grad)
+
+    def _grad(self, value: Any, x: Any) -> Any:
+        """d sum(value) / dx; zeros when ``value`` does not depend on ``x`` (detached)."""
+        if not (isinstance(value, self.torch.Tensor) and value.requires_grad):
+            return self.torch.zeros_like(x)
+        (grad,) = self.torch.autograd.grad(value.sum(), x, allow_unused=True)
+        return self.torch.zeros_like(x) if grad is None else grad
 
     def vmap(self, f: Callable[..., Any]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         mapped = self.torch.func.vmap(f)
@@ -216,10 +225,7 @@ class TorchEngine(Engine):
         def run(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             x = self.asarray(y_pred).requires_grad_(True)
             values = mapped(self.asarray(y_true), x)
-            (grad,) = self.torch.autograd.grad(values.sum(), x, allow_unused=True)
-            if grad is None:
-                grad = self.torch.zeros_like(x)
-            return self.to_numpy(values), self.to_numpy(grad)
+            return self.to_numpy(values), self.to_numpy(self._grad(values, x))
 
         return run
 
@@ -228,10 +234,7 @@ class TorchEngine(Engine):
     ) -> tuple[np.ndarray, np.ndarray]:
         x = self.asarray(y_pred).requires_grad_(True)
         values = f(self.asarray(y_true), x)
-        (grad,) = self.torch.autograd.grad(values.sum(), x, allow_unused=True)
-        if grad is None:
-            grad = self.torch.zeros_like(x)
-        return self.to_numpy(values), self.to_numpy(grad)
+        return self.to_numpy(values), self.to_numpy(self._grad(values, x))
 
 
 class JaxEngine(Engine):
@@ -661,8 +664,18 @@ class Evaluator:
 
     # numerical gradients (NumPy functions) ------------------------------------------------
     def fd_step(self, x: np.ndarray) -> np.ndarray:
+        """Finite-difference steps: relative to ``|x|`` above 1; below 1 the same as at 1, or
+        relative to ``|x|`` itself with :attr:`relative_steps` (log-probabilities just below
+        0, where a loss can change on the scale of ``|x|``). Infinite entries get a finite step
+        (they do not move)."""
         base = 1e-6 if self.engine.dtype == "float64" else 3e-3
-        return base * np.maximum(1.0, np.abs(x))
+        size = np.abs(np.where(np.isfinite(x), x, 0.0))
+        if self.relative_steps:
+            return base * np.where((size > 0) & (size < 1), size, np.maximum(1.0, size))
+        return base * np.maximum(1.0, size)
+
+    #: whether :meth:`fd_step` shrinks with ``|x|`` below 1 (set by the task's layout)
+    relative_steps: bool = False
 
     def _fd(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """Central differences of each call's value (one-sided next to a domain bound)."""

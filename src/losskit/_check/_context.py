@@ -21,7 +21,8 @@ class Context:
 
     subject: Subject
     engine: Engine
-    problem: Problem
+    #: a :class:`Problem`, or a language-model task's layout (``_llm``)
+    problem: Any
     ev: Evaluator
     rng: np.random.Generator
     notes: list[str] = field(default_factory=list)

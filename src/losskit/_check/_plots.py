@@ -79,10 +79,11 @@ def loss_figure(data: dict[str, dict[str, Any]], *, grad: bool = False) -> Figur
         ax.set_title(target)
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-        xlabel = next(iter(data.values())).get("xlabel", "y_pred")
+        first = next(iter(data.values()))
+        xlabel = first.get("xlabel", "y_pred")
         if grad:
             gax = axes[1, j]
-            gax.set_ylabel("d loss / d y_pred")
+            gax.set_ylabel(first.get("gradient_label", "d loss / d y_pred"))
             gax.set_xlabel(xlabel)
             gax.axhline(0.0, color="0.6", lw=0.8)
             gax.grid(alpha=0.3)
@@ -120,6 +121,7 @@ def expected_loss_figure(
                     truth = float(logit(np.array(eta)))
                 ax.axvline(truth, color=line.get_color(), lw=0.6, ls=":")
         _limits(ax, seen)
+        ax.set_xlim(float(grid[0]), float(grid[-1]))  # minimisers beyond the grid stay off
         ax.set_title(label, fontsize=10)
         ax.set_xlabel(link.get("xlabel", "prediction"))
         ax.set_ylabel("expected loss")
@@ -133,7 +135,9 @@ def link_figure(data: dict[str, dict[str, Any]]) -> Figure:
     fig, axes = new_figure(1, 1, width=5.0, height=4.2)
     ax = axes[0, 0]
     probability = True
+    ylabel = None
     for label, link in data.items():
+        ylabel = ylabel or link.get("ylabel")
         eta = np.asarray(link["eta"])
         if link.get("q_star") is not None:
             q = np.asarray(link["q_star"])
@@ -147,14 +151,14 @@ def link_figure(data: dict[str, dict[str, Any]]) -> Figure:
             if eta.ndim == 2:
                 ax.plot(eta.reshape(-1), x.reshape(-1), "o", label=label, ms=4)
             else:
-                ax.plot(eta, x, "-o", ms=2.5, label=f"{label} (score)")
+                ax.plot(eta, x, "-o", ms=2.5, label=label if ylabel else f"{label} (score)")
     if probability:
         ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1, label="proper: q* = η")
         ax.set_ylabel("minimiser q* (probability)")
     else:
         ax.axhline(0.0, color="0.5", ls="--", lw=1)
         ax.axvline(0.5, color="0.5", ls=":", lw=1)
-        ax.set_ylabel("minimiser (score / probability)")
+        ax.set_ylabel(ylabel or "minimiser (score / probability)")
     ax.set_xlabel("true probability η")
     ax.set_title("Recovered link")
     ax.grid(alpha=0.3)
@@ -170,10 +174,17 @@ def weight_figure(data: dict[str, dict[str, Any]]) -> Figure:
     for label, weight in data.items():
         ax.plot(weight["confidence"], weight["weight"], label=label)
         axis = weight.get("axis", axis)
-    ax.set_xlabel(
-        "predicted probability of the true label" if axis == "probability" else "score of the label"
+    xlabels = {
+        "probability": "predicted probability of the true label",
+        "score": "score of the label",
+        "margin": "margin δ of the pair",
+    }
+    ax.set_xlabel(xlabels.get(axis, axis))
+    ax.set_ylabel(
+        "|d loss / d δ| (gradient weight)"
+        if axis == "margin"
+        else "|d loss / d logit| (gradient weight)"
     )
-    ax.set_ylabel("|d loss / d logit| (gradient weight)")
     ax.set_title("Per-sample gradient weight")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -1,7 +1,8 @@
 """What the checker feeds a loss: the task's array layout and the prediction domain.
 
 Every probe is a *call* of the loss on a batch of one sample (segmentation: one image); many calls
-are stacked on a new leading axis and evaluated together (see ``_adapt.Evaluator``).
+are stacked on a new leading axis and evaluated together (see ``_adapt.Evaluator``). The layouts of
+the language-model tasks (preference, policy, distillation) are in ``_llm``.
 
 =============  ==========================  ==============================================
 task           y_true of one call          y_pred of one call
@@ -27,8 +28,19 @@ from typing import Any
 
 import numpy as np
 
-TASKS = ("binary", "multiclass", "multilabel", "regression", "segmentation")
+TASKS = (
+    "binary",
+    "multiclass",
+    "multilabel",
+    "regression",
+    "segmentation",
+    # the language-model tasks: their layouts are in ``_llm``
+    "preference",
+    "policy",
+    "distillation",
+)
 CLASSIFICATION = ("binary", "multiclass", "multilabel")
+LM_TASKS = ("preference", "policy", "distillation")
 
 PROB, LOGIT, SCORE, REAL, POSITIVE = "probability", "logit", "score", "real", "positive"
 
@@ -126,6 +138,11 @@ class Problem:
     @property
     def classification(self) -> bool:
         return self.task in CLASSIFICATION
+
+    @property
+    def unit(self) -> str:
+        """What one call's batch is made of."""
+        return "image" if self.task == "segmentation" else "sample"
 
     def encode(self, q: np.ndarray) -> np.ndarray:
         """Probabilities ``q`` as predictions (logits: σ⁻¹, or log q over the classes)."""

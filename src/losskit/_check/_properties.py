@@ -32,7 +32,7 @@ from ._context import (
     _through_link,
     _varying_grad,
 )
-from ._problem import LOGIT, POSITIVE, PROB, SCORE, Problem, sigmoid, softmax
+from ._problem import LM_TASKS, LOGIT, POSITIVE, PROB, SCORE, Problem, sigmoid, softmax
 from ._report import Finding
 
 
@@ -226,16 +226,50 @@ def _evaluate_calls(
     return out
 
 
-def finite(ctx: Context) -> Finding:
-    """Finite values and gradients at the domain's edges; no vanishing gradient at a confidently
-    wrong prediction of a loss that is still growing there (an epsilon floor)."""
-    problem = ctx.problem
-    edges = _edge_calls(problem)
+class EdgeScan:
+    """The failures found at edge points; the worst one is kept (rank 4: the loss raises, 3: NaN,
+    2: infinite value or gradient, 1: a vanished gradient), and the largest finite gradient."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.rank = 0
+        self.worst: dict[str, Any] | None = None
+        self.largest = (0.0, "")
+
+    def note(self, rank: int, worst: dict[str, Any]) -> None:
+        self.failures += 1
+        if rank > self.rank:
+            self.rank, self.worst = rank, worst
+
+    def finding(self, count: int, keeps: str = "") -> Finding:
+        """The ``finite`` finding over ``count`` points; ``keeps`` adds what else was checked."""
+        worst = self.worst
+        if self.failures:
+            what = worst["problem"] if worst else "a failure"
+            return _finding(
+                "finite",
+                "fail",
+                self.failures,
+                f"{self.failures} of {count} edge points fail; the worst: "
+                f"{worst['point'] if worst else ''}: {what}.",
+                worst,
+            )
+        size, text = self.largest
+        where = f"; largest |gradient| {_fmt(size)} at {text}" if text else ""
+        return _finding(
+            "finite",
+            "pass",
+            0,
+            f"Values and gradients are finite at all {count} edge points of the domain"
+            f"{keeps}{where}.",
+        )
+
+
+def scan_edges(ctx: Context, edges: list[tuple[str, np.ndarray, np.ndarray]]) -> EdgeScan:
+    """Evaluate ``(description, y_true, y_pred)`` calls: errors, NaN and infinite values or
+    gradients."""
+    scan = EdgeScan()
     results = _evaluate_calls(ctx, [(y, p) for _, y, p in edges])
-    worst: dict[str, Any] | None = None
-    rank = 0
-    failures = 0
-    largest = (0.0, "")
     for (text, _, _), (value, grad, error) in zip(edges, results, strict=True):
         problem_rank, reason = 0, ""
         if error:
@@ -247,16 +281,30 @@ def finite(ctx: Context) -> Finding:
         elif grad is not None and not _finite(grad):
             problem_rank, reason = 2, "the gradient is not finite"
         if problem_rank:
-            failures += 1
-            if problem_rank > rank:
-                rank = problem_rank
-                worst = {"point": text, "loss": value, "problem": reason}
-                if grad is not None:
-                    worst["gradient"] = grad.reshape(-1)[:4]
+            worst: dict[str, Any] = {"point": text, "loss": value, "problem": reason}
+            if grad is not None:
+                worst["gradient"] = grad.reshape(-1)[:4]
+            scan.note(problem_rank, worst)
         elif grad is not None:
             size = float(np.max(np.abs(grad)))
-            if size > largest[0]:
-                largest = (size, text)
+            if size > scan.largest[0]:
+                scan.largest = (size, text)
+    return scan
+
+
+#: what a vanished gradient at a confidently wrong prediction means
+FLOOR_PROBLEM = (
+    "the loss is still growing but its gradient vanishes at a confidently wrong prediction (an "
+    "epsilon floor such as log(p + eps))"
+)
+
+
+def finite(ctx: Context) -> Finding:
+    """Finite values and gradients at the domain's edges; no vanishing gradient at a confidently
+    wrong prediction of a loss that is still growing there (an epsilon floor)."""
+    problem = ctx.problem
+    edges = _edge_calls(problem)
+    scan = scan_edges(ctx, edges)
     saturation = _saturation_calls(problem)
     if saturation:
         sat = _evaluate_calls(ctx, [(y, p) for _, _, y, p in saturation])
@@ -271,47 +319,29 @@ def finite(ctx: Context) -> Finding:
             # (an unbounded loss) while its gradient has vanished: an epsilon floor
             growing = (v30 - v0) > 1.5 * (v5 - v0) and v5 > v0
             if growing and d30 < 1e-3 * d5:
-                failures += 1
-                if rank < 1:
-                    rank = 1
-                    wrong_p = float(sigmoid(np.array(-abs(z30))))
-                    p_text = (
-                        f" (p = {_fmt(wrong_p)} for the label)"
-                        if problem.domain == PROB and problem.task != "multiclass"
-                        else ""
-                    )
-                    worst = {
+                wrong_p = float(sigmoid(np.array(-abs(z30))))
+                p_text = (
+                    f" (p = {_fmt(wrong_p)} for the label)"
+                    if problem.domain == PROB and problem.task != "multiclass"
+                    else ""
+                )
+                scan.note(
+                    1,
+                    {
                         "point": f"{text}, logit {abs(z30):g} on the wrong side{p_text}",
                         "loss": v30,
                         "|d loss/d logit|": d30,
                         "loss 5 logits on the wrong side": v5,
                         "|d loss/d logit| there": d5,
-                        "problem": "the loss is still growing but its gradient vanishes at a "
-                        "confidently wrong prediction (an epsilon floor such as log(p + eps))",
-                    }
-    count = len(edges) + len(saturation)
-    if failures:
-        what = worst["problem"] if worst else "a failure"
-        return _finding(
-            "finite",
-            "fail",
-            failures,
-            f"{failures} of {count} edge points fail; the worst: {worst['point'] if worst else ''}"
-            f": {what}.",
-            worst,
-        )
-    where = f"; largest |gradient| {_fmt(largest[0])} at {largest[1]}" if largest[1] else ""
+                        "problem": FLOOR_PROBLEM,
+                    },
+                )
     keeps = (
         ", and a confidently wrong prediction keeps a gradient unless the loss levels off"
         if saturation
         else ""
     )
-    return _finding(
-        "finite",
-        "pass",
-        0,
-        f"Values and gradients are finite at all {count} edge points of the domain{keeps}{where}.",
-    )
+    return scan.finding(len(edges) + len(saturation), keeps)
 
 
 # ====================================================================== gradient
@@ -401,8 +431,18 @@ def _pairs(ctx: Context, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def convex(ctx: Context) -> Finding:
     """Midpoint convexity in the optimised parametrisation, on random pairs."""
     problem = ctx.problem
-    n = 256
-    yt, a, b = _pairs(ctx, n)
+    space = {PROB: "the probabilities", LOGIT: "the logits", SCORE: "the scores"}.get(
+        problem.domain, "the prediction"
+    )
+    return midpoint_convexity(ctx, *_pairs(ctx, 256), space)
+
+
+def midpoint_convexity(
+    ctx: Context, yt: np.ndarray, a: np.ndarray, b: np.ndarray, space: str
+) -> Finding:
+    """The ``convex`` finding from stacked calls at ``a``, ``b`` and their midpoints (the same
+    ``y_true`` for the three); ``space`` names what ``a`` and ``b`` are."""
+    n = len(a)
     m = 0.5 * (a + b)
     values = ctx.values(np.concatenate([yt, yt, yt]), np.concatenate([a, b, m]))
     fa, fb, fm = values[:n], values[n : 2 * n], values[2 * n :]
@@ -411,9 +451,6 @@ def convex(ctx: Context) -> Finding:
     tol = ctx.rtol * 10 * (1.0 + np.abs(fa) + np.abs(fb))
     violations = valid & (slack < -tol)
     fraction = float(np.mean(violations[valid])) if valid.any() else math.nan
-    space = {PROB: "the probabilities", LOGIT: "the logits", SCORE: "the scores"}.get(
-        problem.domain, "the prediction"
-    )
     if violations.any():
         i = int(np.argmin(np.where(violations, slack / (1 + np.abs(fa) + np.abs(fb)), np.inf)))
         return _finding(
@@ -530,9 +567,19 @@ def _grad_norms(grads: np.ndarray) -> np.ndarray:
 def lipschitz(ctx: Context) -> Finding:
     """Bounded gradients (towards every edge), and the per-sample gradient weight against the
     confidence of the prediction."""
-    problem = ctx.problem
+    weight = _gradient_weight(ctx) if ctx.problem.classification else None
+    return ladder_lipschitz(ctx, _ladders(ctx, extreme=False), weight)
+
+
+Ladder = tuple[str, np.ndarray, np.ndarray, np.ndarray]
+
+
+def ladder_lipschitz(ctx: Context, ladders: list[Ladder], weight: dict[str, Any] | None) -> Finding:
+    """The ``lipschitz`` finding from ladders ``(description, parameter values, y_true,
+    y_pred)`` of calls moving towards an edge; ``weight`` (the gradient weight curve) goes into
+    the finding's data."""
     largest, growing = 0.0, None
-    for text, params, yt, yp in _ladders(ctx, extreme=False):
+    for text, params, yt, yp in ladders:
         _, g = ctx.grads(yt, yp)
         norms = _grad_norms(g)
         if not _finite(norms):
@@ -542,7 +589,6 @@ def lipschitz(ctx: Context) -> Finding:
         largest = max(largest, float(np.max(norms)))
         if norms[-1] > 1.5 * norms[-2] and norms[-1] > 1e-12:
             growing = growing or (text, params, norms)
-    weight = _gradient_weight(ctx) if problem.classification else None
     data: dict[str, Any] = {"weight": weight} if weight is not None else {}
     extra = ""
     if weight is not None:
@@ -614,9 +660,14 @@ def _gradient_weight(ctx: Context) -> dict[str, Any]:
 
 def bounded(ctx: Context) -> Finding:
     """The supremum of the loss over the domain is finite."""
+    return ladder_bounded(ctx, _ladders(ctx, extreme=True))
+
+
+def ladder_bounded(ctx: Context, ladders: list[Ladder]) -> Finding:
+    """The ``bounded`` finding from ladders of calls moving towards an edge."""
     sup = -math.inf
     growing = None
-    for text, params, yt, yp in _ladders(ctx, extreme=True):
+    for text, params, yt, yp in ladders:
         values = ctx.values(yt, yp)
         if np.any(np.isnan(values)):
             growing = growing or (text, params, values)
@@ -650,6 +701,13 @@ def bounded(ctx: Context) -> Finding:
 
 
 # ====================================================================== decomposability
+#: what pooling over the batch usually is, per task
+_POOLED = {
+    "segmentation": "e.g. batch Dice",
+    "policy": "e.g. a mean over all the batch's tokens, which weights a sequence by its length",
+}
+
+
 def decomposable(ctx: Context) -> Finding:
     """The loss of a batch is the mean (or sum) of the per-sample losses."""
     problem = ctx.problem
@@ -659,23 +717,24 @@ def decomposable(ctx: Context) -> Finding:
     singles = ctx.values(np.stack([c[0] for c in calls]), np.stack([c[1] for c in calls]))
     mean, total = float(np.mean(singles)), float(np.sum(singles))
     rtol = ctx.rtol * 100
+    unit = problem.unit
     if _close(batch, mean, rtol) or _close(batch, total, rtol):
         how = "mean" if _close(batch, mean, rtol) else "sum"
         return _finding(
             "decomposable",
             "pass",
             0.0,
-            f"The loss of a batch is the {how} of its per-sample losses: a sample's loss does "
+            f"The loss of a batch is the {how} of its per-{unit} losses: a {unit}'s loss does "
             "not depend on the rest of the batch.",
         )
     gap = min(abs(batch - mean), abs(batch - total)) / max(abs(batch), 1e-300)
-    unit = "image" if problem.task == "segmentation" else "sample"
+    pooled = _POOLED.get(problem.task, "batch statistics")
     return _finding(
         "decomposable",
         "fail",
         gap,
         f"The loss of a batch is neither the mean nor the sum of the per-{unit} losses: "
-        "statistics are pooled over the batch (e.g. batch Dice), so each "
+        f"statistics are pooled over the batch ({pooled}), so each "
         f"{unit}'s loss depends on the others and on the batch size.",
         {
             "batch loss": batch,
@@ -687,8 +746,13 @@ def decomposable(ctx: Context) -> Finding:
 
 # ====================================================================== curves for plots
 def loss_curves(ctx: Context) -> dict[str, Any]:
-    """Loss and gradient against the prediction, one curve per target value."""
+    """Loss and gradient against the prediction, one curve per target value (the language-model
+    tasks: against the pair's margin, the policy ratio, the student's probability)."""
     problem = ctx.problem
+    if problem.task in LM_TASKS:
+        from . import _llm_properties  # imports this module: loaded on first use
+
+        return _llm_properties.CURVES[problem.task](ctx)
     if problem.task == "regression":
         if problem.domain == POSITIVE:
             x = np.linspace(0.05, 4.0, 160)

@@ -31,6 +31,13 @@ PROPERTIES = (
     "scaling",
     "decomposable",
 )
+#: The properties a language-model task reports after :data:`PROPERTIES` (which it reports too,
+#: each one measured for the task or marked not applicable).
+TASK_PROPERTIES = {
+    "preference": ("direction",),
+    "policy": ("policy_gradient", "advantage_sign", "clipping", "masking"),
+    "distillation": ("teacher_gradient",),
+}
 VERDICTS = ("pass", "fail", "info")
 
 
@@ -144,7 +151,8 @@ class Report:
         self.seconds = seconds
         self.notes = list(notes or [])
         self.curves = dict(curves or {})
-        self._findings = {name: findings[name] for name in PROPERTIES if name in findings}
+        order = (*PROPERTIES, *TASK_PROPERTIES.get(task, ()))
+        self._findings = {name: findings[name] for name in order if name in findings}
         self._findings.update({k: v for k, v in findings.items() if k not in self._findings})
 
     # mapping ------------------------------------------------------------------------------
