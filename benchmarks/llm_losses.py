@@ -6,6 +6,13 @@ the suite needs torch only): ``DPOTrainer`` (``loss_type="sigmoid"``), ``KTOTrai
 ``"sigmoid"``), ``GRPOTrainer._compute_loss`` (``loss_type="grpo"``, ``beta=0.04``) and
 ``GKDTrainer.generalized_jsd_loss`` (β = 0.5, ``reduction="batchmean"``, padding labels -100).
 
+Each anchor is the expression TRL evaluates for the loss with its default options, every operation
+it runs included even where an option makes it a no-op (CPO's and SimPO's label-smoothing term at
+ε = 0, KTO's desirable and undesirable weights of 1, GRPO's KL with its log ratio formed twice);
+left out are what surrounds the loss in the trainers: logged metrics, the sum with other loss
+terms (DPO's ``loss_weights``, ORPO's and CPO's NLL) and the division for gradient
+accumulation.
+
 Forward + backward in float32: the sequence losses take ``(B,)`` sequence log-probabilities
 (the gradient is taken with respect to the policy's chosen and rejected ones), GRPO ``(B, T)``
 per-token log-probabilities with a completion mask, generalized JSD ``(B, T, V)`` logits (the
@@ -50,11 +57,11 @@ def _trl_dpo(c: torch.Tensor, r: torch.Tensor, rc: torch.Tensor, rr: torch.Tenso
     return (-F.logsigmoid(beta * delta)).mean()
 
 
-def _trl_kto(c, r, rc, rr, kl: torch.Tensor, beta: float) -> torch.Tensor:
+def _trl_kto(c, r, rc, rr, kl: torch.Tensor, beta: float, weights=(1.0, 1.0)) -> torch.Tensor:
     z = kl.clamp(min=0).detach()
     desirable = 1 - torch.sigmoid(beta * ((c - rc) - z))
     undesirable = 1 - torch.sigmoid(beta * (z - (r - rr)))
-    return torch.cat([desirable, undesirable]).mean()
+    return torch.cat([weights[0] * desirable, weights[1] * undesirable]).mean()
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
@@ -68,10 +75,17 @@ def _trl_orpo(c: torch.Tensor, r: torch.Tensor, beta: float) -> torch.Tensor:
     return -(beta * F.logsigmoid(log_odds)).mean()
 
 
-def _trl_cpo(c: torch.Tensor, r: torch.Tensor, beta: float, gamma: float = 0.0) -> torch.Tensor:
-    """``CPOTrainer.cpo_loss`` without label smoothing: sigmoid (γ = 0) or SimPO (γ > 0)."""
-    logits = (c - r) - gamma / beta
-    return (-F.logsigmoid(beta * logits)).mean()
+def _trl_cpo(c, r, beta: float, gamma: float | None = None, label_smoothing: float = 0.0):
+    """``CPOTrainer.cpo_loss``: ``"sigmoid"`` (γ None) or ``"simpo"`` (γ = ``simpo_gamma``), its
+    conservative form in both cases, as TRL evaluates it for every ε."""
+    logits = c - r
+    if gamma is not None:
+        logits = logits - gamma / beta
+    losses = (
+        -F.logsigmoid(beta * logits) * (1 - label_smoothing)
+        - F.logsigmoid(-beta * logits) * label_smoothing
+    )
+    return losses.mean()
 
 
 def _trl_grpo(logps, old_logps, ref_logps, advantages, mask, beta, epsilon=0.2) -> torch.Tensor:
@@ -79,8 +93,7 @@ def _trl_grpo(logps, old_logps, ref_logps, advantages, mask, beta, epsilon=0.2) 
     clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon)
     a = advantages.unsqueeze(1)
     per_token = -torch.min(ratio * a, clipped * a)
-    diff = ref_logps - logps
-    per_token = per_token + beta * (torch.exp(diff) - diff - 1)
+    per_token = per_token + beta * (torch.exp(ref_logps - logps) - (ref_logps - logps) - 1)
     return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
 
 
@@ -199,16 +212,15 @@ def _value(loss: torch.Tensor) -> float:
 
 def cases(quick: bool) -> Iterator[Case]:
     """Every pair at B=64, T=512 (V=4096 for generalized JSD), or tiny sizes when quick; the
-    sequence losses again with value checks on (not when quick)."""
+    preference and policy losses again with value checks on (not when quick)."""
     pairs = _pairs(QUICK if quick else LARGE)
     for loss, size, native_name, native, ours in pairs:
         yield Case("llm", loss, size, native_name, OFF, native, ours, _value)
     if quick:  # the smoke run: checks off only
         return
-    # checks on: their cost shows on the (B,) sequence losses only (GRPO and generalized JSD
-    # take milliseconds to seconds per call, and would only double the run time)
+    # checks on: not for generalized JSD, whose seconds per call would double the run time
     for loss, size, native_name, native, ours in pairs:
-        if len(size.split("x")) == 1:
+        if loss != "generalized_jsd":
             yield Case("llm", loss, size, native_name, ON, native, ours, _value)
 
 

@@ -123,6 +123,9 @@ def reduce_loss(
     loss itself, already on the backend with ``loss``'s shape.
     """
     shape = backend.shape(loss)
+    plain = sample_weight is None and mask is None and weight is None and valid is None
+    if plain and normalizer is None and _RECORDING is None:  # the common case, nothing else
+        return _reduce_plain(backend, loss, shape, reduction, None)
     normalizer = normalizer_argument(backend, normalizer, loss)
     checking = (sample_weight is not None or mask is not None) and _validate.checking_values(
         backend, loss
@@ -143,9 +146,14 @@ def reduce_loss(
 def _reduce_plain(
     backend: ArrayAPIBackend, loss: Any, shape: tuple[Any, ...], reduction: str, normalizer: Any
 ) -> Any:
-    if normalizer is None and _static_size(shape) is not None:
-        return backend.reduce_all(loss, "mean" if reduction == "sum_over_batch_size" else reduction)
     xp = backend.xp
+    size = _static_size(shape) if normalizer is None else None
+    if size:  # "mean" as one operation: a sum and a division are two, and two backward steps
+        if reduction == "none":
+            return loss
+        return xp.sum(loss) if reduction == "sum" else xp.mean(loss)
+    if size is not None:  # empty: the sum of nothing, 0 for every reduction but "none"
+        return backend.reduce_all(loss, "mean" if reduction == "sum_over_batch_size" else reduction)
     if reduction == "none":
         return loss
     total = xp.sum(loss)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, reduce_loss
@@ -24,24 +26,65 @@ VARIANTS = ("grpo", "bnpo", "dr_grpo", "dapo")
 _PER_SEQUENCE = ("grpo", "dr_grpo")
 IMPORTANCE_SAMPLING = ("token", "sequence")
 
-#: ``exp(u) - 1 - u = u² Σ_k u^k / (k + 2)!`` is summed as a series for ``|u|`` below this
-#: bound (``expm1(u) - u`` would cancel there); above it ``expm1(u) - u`` loses at most a factor
-#: 4.4 of relative accuracy. Fourteen terms make the series exact in float64 on ``|u| < 1/2``.
+#: ``exp(u) - 1 - u = u² s(u)`` with ``s(u) = Σ_k u^k / (k + 2)!`` is evaluated from a
+#: polynomial for ``s`` where ``|u|`` is at most this bound (``expm1(u) - u`` would cancel there);
+#: beyond it ``expm1(u) - u`` loses at most a factor 4.4 of relative accuracy.
 _SERIES_BOUND = 0.5
-_SERIES = tuple(1.0 / math.factorial(k + 2) for k in range(14))
+
+
+def _chebyshev_fit(degree: int) -> tuple[float, ...]:
+    """Coefficients (constant first) of the polynomial of ``degree`` that interpolates ``s`` at
+    the Chebyshev nodes of ``[-½, ½]``: within 1.5 float32 epsilons of ``s`` there with six
+    terms, where the Taylor series needs seven."""
+    n = degree + 1
+    t = np.cos((2 * np.arange(n) + 1) * np.pi / (2 * n))  # the nodes on [-1, 1]
+    u = _SERIES_BOUND * t
+    s = sum(u**k / math.factorial(k + 2) for k in range(25))
+    fit = np.linalg.solve(np.vander(t, n, increasing=True), s)
+    return tuple(float(c) / _SERIES_BOUND**k for k, c in enumerate(fit))
+
+
+#: The polynomial for ``s`` per compute dtype: in float64 the Taylor series to 14 terms (the
+#: first term left out is below 6e-18 of the sum), in float32 the six-term Chebyshev fit.
+_SERIES = {
+    "float64": tuple(1.0 / math.factorial(k + 2) for k in range(14)),
+    "float32": _chebyshev_fit(5),
+}
+#: ``exp(u) - 1 - u`` at ``u = ±½`` (the series in float64), and the chord through those two
+#: points as ``(intercept, slope)``: it lies above the convex function on ``[-½, ½]`` and below
+#: it outside.
+_ENDS = tuple(
+    sum(u**k / math.factorial(k) for k in range(2, 25)) for u in (-_SERIES_BOUND, _SERIES_BOUND)
+)
+_CHORD = ((_ENDS[0] + _ENDS[1]) / 2, (_ENDS[1] - _ENDS[0]) / (2 * _SERIES_BOUND))
 
 
 def exp_minus_one_minus(backend: ArrayAPIBackend, u: Any) -> Any:
-    """``exp(u) - 1 - u`` (≥ 0) with full relative accuracy, also for small ``|u|``; each branch
-    sees only its own inputs, so the gradient ``expm1(u)`` is finite wherever the value is."""
+    """``exp(u) - 1 - u`` (≥ 0) with full relative accuracy, also for small ``|u|``.
+
+    With ``e(u) = expm1(u) - u`` and ``c`` = ``u`` clipped to ``[-½, ½]``, the value is
+    ``e(u) + (c² s(c) - e(c))``: where ``|u| ≤ ½`` the bracket replaces ``e(u)`` (which cancels)
+    by the polynomial, beyond it is ``c² s(c) - e(±½)``, a few ulps of ``e(±½)``. ``e(c)`` is
+    ``e(u)`` itself where ``|u| ≤ ½`` and ``e(±½)`` beyond: the smaller of ``e(u)`` and the chord
+    at ``c``.
+    Only ``e(u)`` is differentiated (the bracket is a constant to autodiff), so the gradient is
+    ``expm1(u)`` and every higher derivative ``exp(u)``, finite wherever the value is; only
+    cheap elementwise operations are added to it.
+    """
     xp = backend.xp
-    small = xp.abs(u) < _SERIES_BOUND
-    near = xp.where(small, u, xp.zeros_like(u))
-    series = xp.full_like(u, _SERIES[-1])
-    for c in reversed(_SERIES[:-1]):
-        series = series * near + c
-    far = xp.where(small, xp.ones_like(u), u)
-    return xp.where(small, near * near * series, xp.expm1(far) - far)
+    e = xp.expm1(u) - u
+    near = xp.clip(backend.stop_gradient(u), -_SERIES_BOUND, _SERIES_BOUND)
+    coefficients = _SERIES["float64" if backend.eps(u.dtype) < 1e-10 else "float32"]
+    # the correction is a constant to autodiff: updated in place where the library allows it
+    correction = near * coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        correction += c
+        correction *= near
+    correction *= near
+    chord = near * _CHORD[1]
+    chord += _CHORD[0]
+    correction -= xp.minimum(backend.stop_gradient(e), chord)
+    return e + correction
 
 
 # ---------------------------------------------------------------------- inputs
@@ -167,8 +210,10 @@ def grpo(
     KL term is Schulman's k3 estimator). The surrogate is computed as ``-A·exp(c)`` with the log
     ratio clamped to the side the sign of ``A`` selects (``c = min(log ρ, log(1+ε_high))`` for
     ``A ≥ 0``, ``max(log ρ, log(1-ε_low))`` for ``A < 0``), which is the same function with the
-    same gradient, without overflow where the clip holds; the k3 term is summed as a series for
-    small ``|r - l|``, so a small penalty keeps its relative accuracy.
+    same gradient, without overflow where the clip holds; the k3 term takes a polynomial for
+    small ``|r - l|`` in place of ``expm1(u) - u``, which cancels there, so a small penalty keeps
+    its relative accuracy (the gradient, ``expm1(u)``, is autodiff's of ``expm1(u) - u``: exact
+    to an ulp of the incoming gradient; higher derivatives too).
 
     ``importance_sampling="sequence"`` (GSPO) replaces every token's log ratio by its
     sequence's length-normalised one, :math:`\log ρ_b = \frac{1}{n_b}\sum_{t \in b}
@@ -238,42 +283,41 @@ def grpo(
         ref_logps = _log_probabilities(backend, ref_logps, logps, "ref_logps")
     checking = _validate.checking_values(backend, logps)
     if checking:
-        _validate.check_no_nan(backend, logps, "logps")
-        _validate.check_no_nan(backend, old_logps, "old_logps")
-        _validate.check_no_nan(backend, advantages, "advantages")
+        named = {"logps": logps, "old_logps": old_logps, "advantages": advantages}
         if beta > 0:
-            _validate.check_no_nan(backend, ref_logps, "ref_logps")
+            named["ref_logps"] = ref_logps
+        _validate.check_no_nan_in(backend, named)
     tokens, sequences = _masks(backend, mask, logps, checking)
     xp = backend.xp
-    zero = xp.zeros_like(logps)
-
-    def valid(x: Any) -> Any:  # masked tokens: 0, and no gradient through what they hold
-        return x if tokens is None else xp.where(tokens, x, zero)
-
-    log_ratio = valid(logps - backend.stop_gradient(old_logps))
-    if tokens is None:
-        count = xp.sum(xp.ones_like(logps), axis=1, keepdims=True)
-    else:
-        count = xp.sum(xp.astype(tokens, logps.dtype), axis=1, keepdims=True)
-    count = xp.maximum(count, xp.ones_like(count))  # an all-masked sequence: 0 / 1
+    old_logps = backend.stop_gradient(old_logps)
+    weights = None  # the token mask as 0/1 numbers
+    if tokens is not None:  # masked tokens read 0: nothing they hold reaches a value or gradient
+        weights = xp.astype(tokens, logps.dtype)
+        logps = xp.where(tokens, logps, 0.0)
+        old_logps = xp.where(tokens, old_logps, 0.0)
+        if beta > 0:
+            ref_logps = xp.where(tokens, ref_logps, 0.0)
+    log_ratio = logps - old_logps
+    count = _token_count(backend, weights, logps)  # per sequence, at least 1
     if importance_sampling == "sequence":
-        log_ratio = backend.broadcast_like(xp.sum(log_ratio, axis=1, keepdims=True) / count, zero)
-    # -min(ρA, clip(ρ)A) = -A·min(ρ, 1 + ε_high) for A ≥ 0 and -A·max(ρ, 1 - ε_low) for A < 0:
-    # the log ratio is clamped on the side the sign of A selects, then exponentiated once
-    capped = xp.minimum(log_ratio, math.log1p(epsilon_high))
-    floored = log_ratio if epsilon_low == 1.0 else xp.maximum(log_ratio, math.log1p(-epsilon_low))
-    loss = -advantages * xp.exp(xp.where(advantages >= 0, capped, floored))
+        log_ratio = backend.broadcast_like(
+            xp.sum(log_ratio, axis=1, keepdims=True) / count, log_ratio
+        )
+    loss = -advantages * xp.exp(_clip(backend, log_ratio, advantages, epsilon_low, epsilon_high))
     if beta > 0:
-        loss = loss + beta * exp_minus_one_minus(backend, valid(ref_logps - logps))
-    loss = valid(loss)
+        loss = loss + beta * exp_minus_one_minus(backend, ref_logps - logps)
     if variant in _PER_SEQUENCE:
+        # a masked token's loss is -A (its log ratios are 0): multiplied by its weight 0
+        tokens_sum = xp.sum(loss if weights is None else loss * weights, axis=1)
         if variant == "grpo":
             divisor = count
         elif length is not None:
             divisor = float(length)
         else:  # T, also when it is known only at run time (T = 0: nothing to divide)
-            divisor = xp.maximum(xp.sum(xp.ones_like(logps), axis=1, keepdims=True), 1.0)
-        per_sequence = xp.reshape(xp.sum(loss, axis=1, keepdims=True) / divisor, (-1,))
+            divisor = _row_length(backend, logps)
+        if not isinstance(divisor, float):
+            divisor = xp.reshape(divisor, (-1,))
+        per_sequence = tokens_sum / divisor
         return reduce_loss(
             backend,
             per_sequence,
@@ -290,3 +334,45 @@ def grpo(
         sample_weight=sample_weight,
         valid=tokens,
     )
+
+
+def _clip(
+    backend: ArrayAPIBackend,
+    log_ratio: Any,
+    advantages: Any,
+    epsilon_low: float,
+    epsilon_high: float,
+) -> Any:
+    """``log ρ`` clamped on the side the sign of ``A`` selects: at most ``log(1 + ε_high)`` where
+    ``A ≥ 0``, at least ``log(1 - ε_low)`` where ``A < 0`` (``-min(ρA, clip(ρ)A)`` is
+    ``-A·min(ρ, 1 + ε_high)`` for ``A ≥ 0`` and ``-A·max(ρ, 1 - ε_low)`` for ``A < 0``).
+
+    One upper clamp, with a bound per sequence (or token), of ``s·log ρ`` with ``s = ±1`` the
+    side, as ``max(x, b) = -min(-x, -b)``: the sign flips are exact, and their product is 1 in
+    the gradient. (Two scalar clamps and a choice between them by the sign of ``A`` cost more,
+    forward and backward.)"""
+    xp = backend.xp
+    positive = advantages >= 0
+    side = xp.where(positive, xp.ones_like(advantages), -1.0)
+    flipped_floor = math.inf if epsilon_low == 1.0 else -math.log1p(-epsilon_low)
+    bound = xp.where(positive, math.log1p(epsilon_high), xp.full_like(advantages, flipped_floor))
+    return side * xp.clip(side * log_ratio, None, bound)
+
+
+def _token_count(backend: ArrayAPIBackend, weights: Any, like: Any) -> Any:
+    """Each sequence's number of valid tokens ``(B, 1)``, at least 1 (an all-masked sequence
+    divides 0 by 1); a Python float when every token counts and ``T`` is known."""
+    xp = backend.xp
+    if weights is None:
+        return _row_length(backend, like)
+    return xp.clip(xp.sum(weights, axis=1, keepdims=True), 1.0, None)
+
+
+def _row_length(backend: ArrayAPIBackend, like: Any) -> Any:
+    """``T`` as a Python float (at least 1), or ``(B, 1)`` counts when it is known only at run
+    time."""
+    tokens = backend.shape(like)[1]
+    if tokens is not None:
+        return float(max(tokens, 1))
+    xp = backend.xp
+    return xp.clip(xp.sum(xp.ones_like(like), axis=1, keepdims=True), 1.0, None)

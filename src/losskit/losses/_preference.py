@@ -12,8 +12,8 @@ concatenation of its chosen and rejected items (they are unpaired, and their num
 differ).
 
 Numerics: every ``-log σ(x)`` is ``softplus(-x)`` (exact in both tails), every ``1 - σ(x)`` is
-``σ(-x)``, and the odds of ORPO use ``log(1 - eˣ)`` in its split form; values and gradients are
-finite for log-ratios of ±1e3 and more.
+``σ(-x)``, and the odds of ORPO use ``log(1 - eˣ)`` as ``log(-expm1(x))``; values and gradients
+are finite for log-ratios of ±1e3 and more.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from .. import _validate
-from .._backend import ArrayAPIBackend
+from .._backend import ArrayAPIBackend, backend_of
+from .._reduce import check_reduction
 from .._registry import register
 from ._common import finish
-from ._metric import _enter, _relu
+from ._metric import _check_float, _enter, _relu
 
 _PREFERENCE: dict[str, Any] = {"family": "preference", "task": "preference"}
 _DOMAIN = "log_probability"
@@ -60,24 +61,77 @@ def _enter_logps(
 ) -> tuple[ArrayAPIBackend, list[Any], bool]:
     """Backend, the inputs in the compute dtype, and whether value checks run; with checks on,
     every input must hold log-probabilities (no NaN, nothing above 0)."""
-    backend, arrays, checking = _enter(reduction, normalizer, inputs)
+    check_reduction(reduction, normalizer)
+    found = _one_library(inputs)
+    if found is None:  # mixed libraries, lists or numbers: the general conversion
+        backend, arrays, checking = _enter(reduction, normalizer, inputs)
+    else:
+        backend, arrays = found
+        checking = _validate.checking_values(backend, arrays[0])
     if checking:
-        for name, x in zip(inputs, arrays, strict=True):
-            bounds = backend.min_max(x)
-            if bounds is not None and bounds[1] > 0:
-                raise ValueError(
-                    f"{name} must hold log-probabilities (≤ 0); got a maximum of {bounds[1]:g}. "
-                    "Pass log p, not the negative log-likelihood -log p nor logits"
-                )
+        _check_log_probabilities(backend, list(inputs), arrays)
     return backend, arrays, checking
 
 
-def _same_shape(backend: ArrayAPIBackend, inputs: dict[str, Any]) -> None:
+def _one_library(inputs: dict[str, Any]) -> tuple[ArrayAPIBackend, list[Any]] | None:
+    """The common case, converted without the general search for a leading input: every input
+    an array of the first one's type and dtype, of that library. None otherwise."""
+    values = list(inputs.values())
+    lead = values[0]
+    kind, dtype = type(lead), getattr(lead, "dtype", None)
+    if dtype is None:  # a list, a number, None
+        return None
+    for x in values[1:]:
+        if type(x) is not kind or x.dtype != dtype:
+            return None
+    backend = backend_of(lead)
+    if not backend.owns(lead):
+        return None
+    names = list(inputs)
+    _check_float(backend, lead, names[0])
+    arrays = [lead]
+    for name, x in zip(names[1:], values[1:], strict=True):
+        arrays.append(backend.asarray(x, lead, name))  # on lead's device
+    compute = backend.compute_dtype(lead)
+    if compute != dtype:
+        arrays = [backend.astype(x, compute) for x in arrays]
+    return backend, arrays
+
+
+def _check_log_probabilities(backend: ArrayAPIBackend, names: list[str], arrays: list[Any]) -> None:
+    """No NaN and nothing above 0 in any input. One reduction (a maximum, which NaN
+    propagates to) and one host read for all of them together; only when that finds a problem
+    are the inputs read one by one, to name the first one at fault."""
+    xp = backend.xp
+    flat = [x if len(x.shape) == 1 else xp.reshape(x, (-1,)) for x in arrays]
+    every = xp.concat([backend.stop_gradient(x) for x in flat])
+    if backend.is_tracing(every) or backend.shape(every)[0] == 0:
+        return
+    highest = xp.max(every)
+    if backend.is_tracing(highest):  # a concrete input captured by a function being traced
+        return
+    if backend.to_float(highest) <= 0:  # False for NaN
+        return
+    for name, x in zip(names, arrays, strict=True):
+        _validate.check_no_nan(backend, x, name)
+    for name, x in zip(names, arrays, strict=True):
+        bounds = backend.min_max(x)
+        if bounds is not None and bounds[1] > 0:
+            raise ValueError(
+                f"{name} must hold log-probabilities (≤ 0); got a maximum of {bounds[1]:g}. "
+                "Pass log p, not the negative log-likelihood -log p nor logits"
+            )
+
+
+def _same_shape(backend: ArrayAPIBackend, names: tuple[str, ...], arrays: tuple[Any, ...]) -> None:
     """Every input has the shape of the first one that is not 0-d (a 0-d input is a constant
     that broadcasts). Broadcasting goes no further: ``(B,)`` against ``(B, 1)`` would silently
     compare every pair with every other."""
-    shapes = {name: backend.shape(x) for name, x in inputs.items()}
-    named = [(name, shape) for name, shape in shapes.items() if len(shape)]
+    first = arrays[0].shape
+    if all(x.shape == first for x in arrays[1:]):  # one shape: the common case
+        return
+    shapes = [backend.shape(x) for x in arrays]
+    named = [(name, shape) for name, shape in zip(names, shapes, strict=True) if len(shape)]
     if not named:
         return
     first, expected = named[0]
@@ -107,12 +161,13 @@ def _smoothing(value: Any, variant: str, allowed: tuple[str, ...]) -> float:
 
 
 # ---------------------------------------------------------------------- numerics
-def _smoothed_logistic(backend: ArrayAPIBackend, z: Any, epsilon: float) -> Any:
+def _smoothed_logistic(backend: ArrayAPIBackend, minus_z: Any, epsilon: float) -> Any:
     """``-(1-ε)·log σ(z) - ε·log σ(-z) = (1-ε)·softplus(-z) + ε·softplus(z)``: two non-negative
-    terms, so no cancellation."""
-    loss = backend.softplus(-z)
+    terms, so no cancellation. It takes ``-z``, which every caller forms directly (``β(r - c)``
+    for ``z = β(c - r)``, the same number): one negation less."""
+    loss = backend.softplus(minus_z)
     if epsilon:
-        loss = (1.0 - epsilon) * loss + epsilon * backend.softplus(z)
+        loss = (1.0 - epsilon) * loss + epsilon * backend.softplus(-minus_z)
     return loss
 
 
@@ -143,26 +198,17 @@ def _bernoulli_kl_term(backend: ArrayAPIBackend, q: Any, log_ratio: Any, p: floa
     return xp.where(near, small, far)
 
 
-def _log1mexp(backend: ArrayAPIBackend, x: Any) -> Any:
-    """``log(1 - eˣ)`` for ``x < 0``, exact at both ends: ``log(-expm1(x))`` above ``-ln 2``,
-    ``log1p(-eˣ)`` below (Mächler 2012). Each branch gets a harmless stand-in for the other's
-    inputs, so neither value nor gradient is NaN anywhere."""
-    xp = backend.xp
-    high = x > -math.log(2.0)
-    upper = xp.log(-xp.expm1(xp.where(high, x, xp.full_like(x, -1.0))))
-    lower = xp.log1p(-xp.exp(xp.where(high, xp.full_like(x, -1.0), x)))
-    return xp.where(high, upper, lower)
-
-
 def _log_odds(backend: ArrayAPIBackend, logp: Any) -> Any:
-    """``log(p / (1 - p)) = log p - log(1 - p)`` from ``log p``. Log-probabilities above
-    ``-tiny`` (the smallest normal number of the compute dtype), 0 included, are read as
-    ``-tiny``: the odds are then large but finite (log-odds ≈ 87 in float32, 708 in float64)."""
+    """``log(p / (1 - p)) = x - log(1 - eˣ)`` from ``x = log p``, with ``log(1 - eˣ)`` as
+    ``log(-expm1(x))``: ``-expm1(x)`` is relatively exact for every ``x < 0`` (near 0 too), and
+    where ``eˣ`` is below the dtype's resolution the log of its rounding to 1 is off by ``eˣ``,
+    nothing next to ``|x|``; ``x = -inf`` gives ``-inf``. Log-probabilities above ``-tiny``
+    (the smallest normal number of the compute dtype), 0 included, are read as ``-tiny``: the
+    odds are then large but finite (log-odds ≈ 87 in float32, 708 in float64)."""
     xp = backend.xp
     tiny = 2.0**-1022 if backend.eps(logp.dtype) < 1e-10 else 2.0**-126
-    below = logp < -tiny
-    x = xp.where(below, logp, xp.full_like(logp, -tiny))
-    return x - _log1mexp(backend, x)
+    x = xp.clip(logp, None, -tiny)
+    return x - xp.log(-xp.expm1(x))
 
 
 # ---------------------------------------------------------------------- DPO
@@ -272,24 +318,26 @@ def dpo(
         "ref_chosen_logps": ref_chosen_logps,
         "ref_rejected_logps": ref_rejected_logps,
     }
-    backend, (c, r, ref_c, ref_r), _ = _enter_logps(reduction, normalizer, inputs)
-    _same_shape(backend, dict(zip(inputs, (c, r, ref_c, ref_r), strict=True)))
-    chosen = c - ref_c
-    rejected = r - ref_r
-    loss = _dpo_variant(backend, variant, chosen, rejected, beta, epsilon)
+    backend, arrays, _ = _enter_logps(reduction, normalizer, inputs)
+    c, r, ref_c, ref_r = arrays
+    _same_shape(backend, tuple(inputs), tuple(arrays))
+    if variant == "sigmoid":  # -h = β((r - c) - (r_ref - c_ref)): one operation fewer on the
+        # policy's side, which is differentiated (the reference's margin usually is not)
+        loss = _smoothed_logistic(backend, beta * ((r - c) - (ref_r - ref_c)), epsilon)
+    else:
+        loss = _dpo_variant(backend, variant, c - ref_c, r - ref_r, beta, epsilon)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 def _dpo_variant(
     backend: ArrayAPIBackend, variant: str, chosen: Any, rejected: Any, beta: float, epsilon: float
 ) -> Any:
-    """The unreduced DPO loss of one variant from the log-ratios ``c'`` and ``r'``."""
+    """The unreduced loss of a DPO variant other than ``"sigmoid"`` from the log-ratios ``c'``
+    and ``r'``."""
     xp = backend.xp
     softplus, sigmoid = backend.softplus, backend.sigmoid
     margin = chosen - rejected
     h = beta * margin
-    if variant == "sigmoid":
-        return _smoothed_logistic(backend, h, epsilon)
     if variant == "robust":
         clean = (1.0 - epsilon) * softplus(-h)
         return (clean - epsilon * softplus(h)) / (1.0 - 2.0 * epsilon) if epsilon else clean
@@ -410,12 +458,14 @@ def kto(
                 f"{name} must be a 1-D array, one log-probability per completion; got shape "
                 f"{backend.shape(x)}"
             )
-    _same_shape(backend, {"chosen_logps": c, "ref_chosen_logps": ref_c})
-    _same_shape(backend, {"rejected_logps": r, "ref_rejected_logps": ref_r})
+    _same_shape(backend, ("chosen_logps", "ref_chosen_logps"), (c, ref_c))
+    _same_shape(backend, ("rejected_logps", "ref_rejected_logps"), (r, ref_r))
     z = _reference_point(backend, kl, c, checking)
     xp = backend.xp
-    chosen = backend.sigmoid(-beta * ((c - ref_c) - z))
-    rejected = backend.sigmoid(-beta * (z - (r - ref_r)))
+    # 1 - σ(β(c' - z)) = σ(β((c_ref + z) - c)) and 1 - σ(β(z - r')) = σ(β(r - (r_ref + z))):
+    # the shifted references are constants, one differentiated operation fewer on each side
+    chosen = backend.sigmoid(beta * ((ref_c + z) - c))
+    rejected = backend.sigmoid(beta * (r - (ref_r + z)))
     if desirable_weight != 1.0:
         chosen = desirable_weight * chosen
     if undesirable_weight != 1.0:
@@ -446,8 +496,7 @@ def _reference_point(backend: ArrayAPIBackend, kl: Any, like: Any, checking: boo
     value = backend.stop_gradient(backend.astype(value, like.dtype))
     if checking:
         _validate.check_no_nan(backend, value, "kl")
-    xp = backend.xp
-    return xp.where(value > 0, value, xp.zeros_like(value))
+    return backend.xp.clip(value, 0.0, None)
 
 
 # ---------------------------------------------------------------------- ORPO
@@ -491,12 +540,13 @@ def orpo(
         beta: λ of the paper, > 0 (TRL's ``beta``, default 0.1).
         sample_weight, mask, reduction, normalizer: the reduction contract, one entry per pair.
 
-    Numerics: :math:`\log(1 - e^{x})` is ``log(-expm1(x))`` above ``-ln 2`` and
-    ``log1p(-exp(x))`` below, exact from ``x = -1e-9`` (log-odds 20.7) to ``-1e3`` and beyond,
-    with where-safe gradients; the outer :math:`-\log\sigma` is a softplus. A log-probability of
-    0 (or above ``-tiny``, the dtype's smallest normal number: a probability that rounds to 1)
-    is read as ``-tiny``, so the odds stay finite and so do the gradients (TRL gives an infinite
-    log-odds and a NaN gradient there).
+    Numerics: :math:`\log(1 - e^{x})` is ``log(-expm1(x))``, whose argument is relatively exact
+    for every ``x < 0``: the log-odds are exact from ``x = -1e-9`` (log-odds 20.7) to ``-1e3``
+    and beyond (where :math:`e^{x}` is below the dtype's resolution the log-odds are ``x`` to
+    within an ulp), and so are their gradients; the outer :math:`-\log\sigma` is a softplus.
+    A log-probability of 0 (or above ``-tiny``, the dtype's smallest normal number: a
+    probability that rounds to 1) is read as ``-tiny``, so the odds stay finite and so do the
+    gradients (TRL gives an infinite log-odds and a NaN gradient there).
 
     Anchor: TRL 1.16 ``trl.experimental.orpo.ORPOTrainer.odds_ratio_loss``, whose ``losses``
     are :math:`\beta\log\sigma(\cdot)`, the negative of this loss (its trainer subtracts them).
@@ -509,9 +559,9 @@ def orpo(
     beta = _beta(beta)
     inputs = {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps}
     backend, (c, r), _ = _enter_logps(reduction, normalizer, inputs)
-    _same_shape(backend, {"chosen_logps": c, "rejected_logps": r})
-    log_odds = _log_odds(backend, c) - _log_odds(backend, r)
-    loss = beta * backend.softplus(-log_odds)
+    _same_shape(backend, ("chosen_logps", "rejected_logps"), (c, r))
+    # -log σ(log odds ratio) = softplus(log odds(r) - log odds(c))
+    loss = beta * backend.softplus(_log_odds(backend, r) - _log_odds(backend, c))
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -573,9 +623,8 @@ def simpo(
     epsilon = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     inputs = {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps}
     backend, (c, r), _ = _enter_logps(reduction, normalizer, inputs)
-    _same_shape(backend, {"chosen_logps": c, "rejected_logps": r})
-    z = beta * ((c - r) - ratio)
-    loss = _smoothed_logistic(backend, z, epsilon)
+    _same_shape(backend, ("chosen_logps", "rejected_logps"), (c, r))
+    loss = _smoothed_logistic(backend, beta * ((r - c) + ratio), epsilon)  # -z
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -640,13 +689,12 @@ def cpo(
     epsilon = _smoothing(label_smoothing, variant, ("sigmoid",))
     inputs = {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps}
     backend, (c, r), _ = _enter_logps(reduction, normalizer, inputs)
-    _same_shape(backend, {"chosen_logps": c, "rejected_logps": r})
-    margin = c - r
+    _same_shape(backend, ("chosen_logps", "rejected_logps"), (c, r))
     if variant == "sigmoid":
-        loss = _smoothed_logistic(backend, beta * margin, epsilon)
+        loss = _smoothed_logistic(backend, beta * (r - c), epsilon)  # -βδ
     elif variant == "hinge":
-        loss = _relu(backend.xp, 1.0 - beta * margin)
+        loss = _relu(backend.xp, 1.0 - beta * (c - r))
     else:
-        d = margin - 1.0 / (2.0 * beta)
+        d = (c - r) - 1.0 / (2.0 * beta)
         loss = d * d
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
