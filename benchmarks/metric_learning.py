@@ -1,14 +1,18 @@
 """Metric-learning losses on torch: losskit against pytorch-metric-learning (pml).
 
-Forward + backward with respect to the embeddings of one batch: NTXentLoss (two views),
-SupConLoss, CircleLoss and ContrastiveLoss, with the options that make losskit compute pml's
-number (checked before timing). pml is imported lazily: when it is missing the suite is skipped.
+Forward + backward with respect to the embeddings of one batch: NTXentLoss (two views, and over
+labels), SupConLoss, CircleLoss, ContrastiveLoss, MultiSimilarityLoss, ProxyAnchorLoss and the
+angular-margin heads (ArcFace, CosFace, SphereFace, Sub-center ArcFace), with the options that
+make losskit compute pml's number (checked before timing). pml is imported lazily: when it is
+missing the suite is skipped.
 Sizes: a batch of 1024 embeddings of dimension 128 (4 per class), and N=32 (per-call overhead).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import math
 from collections.abc import Callable, Iterator
 
 import torch
@@ -62,6 +66,7 @@ def _pairs(shape: tuple[int, int]) -> list[Pair]:
 
     size = size_label(shape)
     return [
+        *_pairs_round_two(x, labels, n, d),
         (
             "info_nce (ntxent)",
             f"2x{m}x{d}",
@@ -91,6 +96,70 @@ def _pairs(shape: tuple[int, int]) -> list[Pair]:
             _step(lambda: lk.contrastive(x, labels, reduction="sum", sample_weight=pair_weight), x),
         ),
     ]
+
+
+def _pairs_round_two(x: torch.Tensor, labels: torch.Tensor, n: int, d: int) -> list[Pair]:
+    """NT-Xent over labels, Multi-Similarity, Proxy Anchor and the angular-margin heads (their
+    class centres or proxies taken from the pml module, as ``W.T`` / ``proxies``)."""
+    pml = importlib.import_module("pytorch_metric_learning.losses")
+    size = size_label((n, d))
+    classes = int(labels.max()) + 1
+    torch.manual_seed(0)
+    ntxent = pml.NTXentLoss(0.1)
+    multi = pml.MultiSimilarityLoss()
+    proxy = pml.ProxyAnchorLoss(num_classes=classes, embedding_size=d)
+    proxies = proxy.proxies.detach()
+    # pml's NTXentLoss materialises m^2 x m arrays: at most 128 embeddings
+    m = min(n, 128)
+    xg, labels_g = x.detach()[:m].clone().requires_grad_(True), labels[:m]
+    rows: list[Pair] = [
+        (
+            "grouped_info_nce",
+            size_label((m, d)),
+            "pml NTXentLoss(labels)",
+            _step(lambda: ntxent(xg, labels_g), xg),
+            _step(lambda: lk.grouped_info_nce(xg, labels_g, temperature=0.1), xg),
+        ),
+        (
+            "multi_similarity",
+            size,
+            "pml MultiSimilarityLoss",
+            _step(lambda: multi(x, labels), x),
+            _step(lambda: lk.multi_similarity(x, labels), x),
+        ),
+        (
+            "proxy_anchor",
+            size,
+            "pml ProxyAnchorLoss",
+            _step(lambda: proxy(x, labels), x),
+            _step(lambda: lk.proxy_anchor(x, labels, proxies), x),
+        ),
+    ]
+    heads = [
+        ("arcface", "ArcFaceLoss", {"margin": 28.6}, {"margin": math.radians(28.6)}),
+        ("cosface", "CosFaceLoss", {}, {}),
+        ("sphereface", "SphereFaceLoss", {}, {}),
+        (
+            "subcenter_arcface",
+            "SubCenterArcFaceLoss",
+            {"margin": 28.6},
+            {"margin": math.radians(28.6), "sub_centers": 3},
+        ),
+    ]
+    for name, cls, pml_options, options in heads:
+        head = getattr(pml, cls)(num_classes=classes, embedding_size=d, **pml_options)
+        weight = head.W.detach().T.contiguous()
+        function = getattr(lk, name)
+        rows.append(
+            (
+                name,
+                size,
+                f"pml {cls}",
+                _step(functools.partial(head, x, labels), x),
+                _step(functools.partial(function, x, labels, weight, **options), x),
+            )
+        )
+    return rows
 
 
 def _value(loss: torch.Tensor) -> float:

@@ -149,6 +149,30 @@ def _pairs(shape: tuple[int, ...]) -> list[Pair]:
             ),
         )
 
+    if monai is not None:  # the boundary-aware losses (distance maps, skeletons)
+        mboundary = monai.BoundaryLoss(softmax=True, to_onehot_y=True)
+        add(
+            "boundary_loss",
+            "monai.BoundaryLoss",
+            lambda: mboundary(z, column),
+            lambda: lk.boundary_loss(labels, z, **common),
+        )
+        mhausdorff = monai.HausdorffDTLoss(softmax=True, to_onehot_y=True)
+        no_background = [0.0] + [1.0] * (shape[1] - 1)  # MONAI's include_background=False
+        add(
+            "hausdorff_dt",
+            "monai.HausdorffDTLoss",
+            lambda: mhausdorff(z, column),
+            lambda: lk.hausdorff_dt(labels, z, class_weight=no_background, **common),
+        )
+        mcldice = monai.SoftclDiceLoss(softmax=True, to_onehot_y=True)
+        add(
+            "soft_cldice",
+            "monai.SoftclDiceLoss",
+            lambda: mcldice(z, column),
+            lambda: lk.soft_cldice(labels, z, **common),
+        )
+
     focal = {"gamma": 2.0, "alpha": 0.25, "from_logits": True}
     if smp is not None:
         sfocal = smp.FocalLoss("multilabel", alpha=0.25, gamma=2.0)

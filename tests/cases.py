@@ -100,11 +100,31 @@ def _distributions(**params: Any) -> Callable[[], Case]:
     return make
 
 
-def _embeddings_labels(**params: Any) -> Callable[[], Case]:
+def _embeddings_labels(
+    groups: tuple[int, ...] = (0, 0, 1, 1, 2, 2), **params: Any
+) -> Callable[[], Case]:
     def make() -> Case:
         r = _rng()
-        labels = np.array([0, 0, 1, 1, 2, 2])
+        labels = np.array(groups)
         return Case([r.normal(size=(N, D)), labels], params, differentiable=(0,))
+
+    return make
+
+
+def _class_centres(sub_centers: int = 1, **params: Any) -> Callable[[], Case]:
+    """Embeddings ``(N, D)``, labels in ``[0, C)`` and class centres ``(C·K, D)``."""
+
+    def make() -> Case:
+        r = _rng()
+        labels = np.array([0, 1, 2, 3, 1, 2])
+        centres = r.normal(size=(C * sub_centers, D))
+        options = {"sub_centers": sub_centers} if sub_centers > 1 else {}
+        return Case(
+            [r.normal(size=(N, D)), labels, centres],
+            {**options, **params},
+            differentiable=(0, 2),
+            shared=(2,),
+        )
 
     return make
 
@@ -288,10 +308,20 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "generalized_dice": _segmentation(per_image=True),
     "lovasz_softmax": _segmentation(per_image=True),
     "lovasz_hinge": _segmentation("binary"),
+    "boundary_loss": _segmentation(),
+    "hausdorff_dt": _segmentation(),
+    "soft_cldice": _segmentation(),
     # metric learning
     "contrastive": _embeddings_labels(),
     "supervised_contrastive": _embeddings_labels(),
     "circle": _embeddings_labels(),
+    "grouped_info_nce": _embeddings_labels((0, 1, 0, 1, 0, 2), temperature=0.5),
+    "multi_similarity": _embeddings_labels((0, 0, 1, 1, 1, 2), alpha=2.0, beta=8.0, base=0.3),
+    "arcface": _class_centres(margin=0.4, scale=4.0),
+    "subcenter_arcface": _class_centres(2, margin=0.3, scale=3.0),
+    "cosface": _class_centres(margin=0.3, scale=4.0),
+    "sphereface": _class_centres(margin=3, scale=1.5),
+    "proxy_anchor": _class_centres(margin=0.2, alpha=4.0),
     "triplet_margin": _triplet,
     "margin_ranking": _pair_with_sign((N,)),
     "cosine_embedding": _pair_with_sign((N, D)),

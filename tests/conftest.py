@@ -196,7 +196,10 @@ SLOW_FILES = {
     "test_tracing.py",
     "test_wrappers_keras.py",
     "test_anchor_optax.py",
+    "test_metric_keras.py",
     "test_anchor_liger.py",
+    # the boundary losses compiled by JAX, XLA (TensorFlow) and torch.compile
+    "test_segmentation_boundary_traced.py",
     # gradient boosting: every catalogue loss against finite differences and scipy.optimize;
     # CatBoost calls a class objective once per row
     "test_boost_catalogue.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ _ACRONYMS |= {"grpo", "jsd"}  # policy optimisation, distillation
 #: Whole names whose class name is not the plain CamelCase of their parts.
 _CLASS_NAMES = {"listnet": "ListNet", "listmle": "ListMLE", "ntxent": "NTXent"}
 _CLASS_NAMES["simpo"] = "SimPO"
+_CLASS_NAMES |= {"arcface": "ArcFace", "cosface": "CosFace", "sphereface": "SphereFace"}
+_CLASS_NAMES["subcenter_arcface"] = "SubCenterArcFace"
 
 
 def class_name(name: str) -> str:
@@ -65,6 +68,34 @@ NOT_A_PAIR = {
         "tensor can carry; call losskit.linear_distillation in a custom train_step"
     ),
 }
+
+#: Losses whose last positional input is a model parameter: the class centres ``weight``
+#: ``(num_classes · sub_centers, embedding_size)`` of the angular-margin losses, Proxy Anchor's
+#: ``proxies`` ``(num_classes, embedding_size)``. Their torch
+#: modules can own it (``ArcFace(num_classes=C, embedding_size=D)``); in Keras they are layers
+#: that own it, since a Keras loss holds no weights.
+CENTRE_LOSSES = ("arcface", "cosface", "sphereface", "subcenter_arcface", "proxy_anchor")
+for _name in CENTRE_LOSSES:
+    NOT_A_PAIR[_name] = (
+        "its class centres are a model parameter, not a (y_true, y_pred) input; use the layer "
+        f"losskit.keras.{class_name(_name)}(num_classes=..., embedding_size=...), which owns "
+        "them, or call the losskit function in a custom train_step"
+    )
+
+
+def centre_shape(
+    function: Callable[..., Any], num_classes: Any, embedding_size: Any, params: dict[str, Any]
+) -> tuple[int, int]:
+    """The shape of an angular-margin loss's class centres for a wrapper that owns them:
+    ``(num_classes · sub_centers, embedding_size)``, with the loss's own ``sub_centers``."""
+    sizes = {"num_classes": num_classes, "embedding_size": embedding_size}
+    for key, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{key} must be a positive int; got {value!r}")
+    defaults = inspect.signature(function).parameters
+    sub_centers = params.get("sub_centers", getattr(defaults.get("sub_centers"), "default", 1))
+    return int(num_classes) * int(sub_centers), int(embedding_size)
+
 
 #: Positional parameter names that hold targets or labels (the rest hold predictions).
 TARGET_NAMES = ("y_true", "labels", "y", "target", "targets", "teacher_logits")

@@ -9,7 +9,9 @@ JAX, PyTorch), since losskit dispatches on the tensors Keras passes.
 Losses whose inputs are not a ``(y_true, y_pred)`` pair take labels as ``y_true`` and the model's
 output as ``y_pred``: ``SupervisedContrastive()(labels, embeddings)``; several predicted inputs
 are stacked on axis 1 of ``y_pred``: ``TripletMargin()(None, stack([a, p, n], axis=1))``,
-``CRPSGaussian()(y, stack([mu, sigma], axis=1))``.
+``CRPSGaussian()(y, stack([mu, sigma], axis=1))``. The angular-margin losses (``ArcFace``,
+``CosFace``, ``SphereFace``, ``SubCenterArcFace``) are layers instead, which own their class
+centres as a trainable weight: ``ArcFace(num_classes=10, embedding_size=64)(embeddings, labels)``.
 
 Keras reductions map onto losskit's contract: ``"sum_over_batch_size"`` and ``"mean"`` divide
 ``Σ w·ℓ`` by the number of entries that count, ``"mean_with_sample_weight"`` by ``Σ w`` (losskit's
@@ -36,7 +38,9 @@ import keras
 from . import _object, _registry
 from ._backend import backend_of
 from ._wrapping import (
+    CENTRE_LOSSES,
     NOT_A_PAIR,
+    centre_shape,
     class_name,
     constructor_signature,
     from_target_and_prediction,
@@ -192,9 +196,87 @@ def _loss_class(info: _registry.LossInfo) -> type[Loss]:
     return keras.saving.register_keras_serializable(package="losskit", name=cls_name)(cls)
 
 
+#: Keyword arguments of ``keras.layers.Layer`` that a layer's config carries.
+_LAYER_ARGUMENTS = ("trainable", "autocast")
+
+
+@keras.saving.register_keras_serializable(package="losskit")
+class CentresLayer(keras.layers.Layer):
+    """An angular-margin loss (``ArcFace``, ``CosFace``, ...) as a Keras layer that owns the class
+    centres: a trainable weight ``(num_classes · sub_centers, embedding_size)``.
+
+    ``layer(embeddings, labels, sample_weight=None)`` returns the loss, reduced as ``reduction``
+    (Keras's names, as the Keras losses), and adds it to the layer's losses (``add_loss``), so a
+    model holding the layer trains its embeddings and the centres with ``model.fit`` and no
+    ``loss=`` in ``compile``. The other arguments are the loss's parameters.
+    """
+
+    loss_name: str = ""
+
+    def __init__(
+        self,
+        num_classes: int,
+        embedding_size: int,
+        *,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: Any = None,
+        **params: Any,
+    ) -> None:
+        layer_args = {k: params.pop(k) for k in _LAYER_ARGUMENTS if k in params}
+        super().__init__(name=name, dtype=dtype, **layer_args)
+        if reduction not in REDUCTIONS:
+            options = ", ".join(repr(r) for r in REDUCTIONS)
+            raise ValueError(f"reduction must be one of {options}; got {reduction!r}")
+        self.loss = _object.Loss(self.loss_name, **params)  # checks every parameter name
+        self.params = params
+        self.num_classes, self.embedding_size = num_classes, embedding_size
+        self.reduction = reduction
+        shape = centre_shape(self.loss.function, num_classes, embedding_size, params)
+        self.centres = self.add_weight(shape=shape, initializer="random_normal", name="centres")
+
+    def call(self, embeddings: Any, labels: Any, sample_weight: Any = None) -> Any:
+        value = self.loss(
+            embeddings,
+            labels,
+            self.centres.value,
+            sample_weight=sample_weight,
+            reduction=REDUCTIONS[self.reduction],
+        )
+        self.add_loss(value if REDUCTIONS[self.reduction] != "none" else keras.ops.mean(value))
+        return value
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        sizes = {"num_classes": self.num_classes, "embedding_size": self.embedding_size}
+        return {**config, **sizes, "reduction": self.reduction, **self.params}
+
+
+def _layer_class(info: _registry.LossInfo) -> type[CentresLayer]:
+    cls_name = class_name(info.name)
+
+    def __init__(self: CentresLayer, num_classes: int, embedding_size: int, **kwargs: Any) -> None:
+        CentresLayer.__init__(self, num_classes, embedding_size, **kwargs)
+
+    cls = type(
+        cls_name,
+        (CentresLayer,),
+        {
+            "__init__": __init__,
+            "__doc__": wrapper_doc(
+                info.name, info.function, "a Keras layer that owns the class centres"
+            ),
+            "__module__": __name__,
+            "loss_name": info.name,
+        },
+    )
+    return keras.saving.register_keras_serializable(package="losskit", name=cls_name)(cls)
+
+
 _CLASSES = {
     class_name(n): _loss_class(_registry.info(n)) for n in _registry.names() if n not in NOT_A_PAIR
 }
+_CLASSES |= {class_name(n): _layer_class(_registry.info(n)) for n in CENTRE_LOSSES}
 globals().update(_CLASSES)
 
 
@@ -210,4 +292,4 @@ def __getattr__(attr: str) -> Any:
     raise AttributeError(f"module 'losskit.keras' has no attribute {attr!r}")
 
 
-__all__ = ["REDUCTIONS", "Loss", *sorted(_CLASSES)]
+__all__ = ["REDUCTIONS", "CentresLayer", "Loss", *sorted(_CLASSES)]

@@ -11,7 +11,10 @@ its keyword parameters as constructor arguments), plus ``Module(loss)`` for any 
 - tensor and NumPy-array parameters (``class_weight``, ``pos_weight``, ...) are buffers, so they
   follow ``.to(device)`` and ``state_dict``;
 - the per-call arguments ``sample_weight``, ``mask``, ``reduction``, ``normalizer`` may be given
-  to ``forward``; ``reduction`` may also be set at construction.
+  to ``forward``; ``reduction`` may also be set at construction;
+- the angular-margin losses (``ArcFace``, ``CosFace``, ``SphereFace``, ``SubCenterArcFace``)
+  own their class centres as a learnable ``nn.Parameter`` when given ``num_classes`` and
+  ``embedding_size``: ``ArcFace(num_classes=10, embedding_size=64)(embeddings, labels)``.
 
 >>> import torch, losskit.torch as lkt
 >>> criterion = lkt.SparseCategoricalCrossentropy(from_logits=True)
@@ -31,7 +34,15 @@ from torch import nn
 
 from . import _registry
 from ._object import Loss
-from ._wrapping import class_name, constructor_signature, loss_parameters, takes_pair, wrapper_doc
+from ._wrapping import (
+    CENTRE_LOSSES,
+    centre_shape,
+    class_name,
+    constructor_signature,
+    loss_parameters,
+    takes_pair,
+    wrapper_doc,
+)
 
 #: torch's layout puts the class axis at 1.
 TORCH_AXIS = 1
@@ -72,20 +83,66 @@ class Module(nn.Module):
         return repr(self.loss)
 
 
+class CentresModule(Module):
+    """The module of an angular-margin loss (``ArcFace``, ``CosFace``, ...).
+
+    Without sizes it is like every generated module: ``forward(embeddings, labels, weight)``.
+    With ``num_classes`` and ``embedding_size`` it owns the class centres as a learnable
+    ``nn.Parameter`` ``weight`` of shape ``(num_classes · sub_centers, embedding_size)``
+    (standard normal at first; only their directions matter), trained with the model's optimizer,
+    and is called as ``forward(embeddings, labels)``.
+    """
+
+    weight: nn.Parameter | None
+
+    def __init__(
+        self,
+        loss: Any,
+        /,
+        *,
+        num_classes: int | None = None,
+        embedding_size: int | None = None,
+        **params: Any,
+    ) -> None:
+        super().__init__(loss, **params)
+        self.register_parameter("weight", None)
+        if num_classes is None and embedding_size is None:
+            return
+        function = self.loss.terms()[0][1].function
+        shape = centre_shape(function, num_classes, embedding_size, params)
+        self.weight = nn.Parameter(torch.randn(shape))
+
+    def forward(self, *inputs: Any, **call: Any) -> Any:
+        if self.weight is not None:
+            if len(inputs) != 2:
+                raise TypeError(
+                    f"this module owns its class centres: call it with (embeddings, labels); "
+                    f"got {len(inputs)} inputs"
+                )
+            inputs = (*inputs, self.weight)
+        return super().forward(*inputs, **call)
+
+
 def _module_class(info: _registry.LossInfo) -> type[Module]:
     defaults = {p.name: p.default for p in loss_parameters(info.function)}
     overrides = {"axis": TORCH_AXIS} if defaults.get("axis") == -1 else {}
-    reduction = inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="mean")
-    signature = constructor_signature(info.function, overrides, [reduction])
+    extra = [inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="mean")]
+    base = CentresModule if info.name in CENTRE_LOSSES else Module
+    if base is CentresModule:
+        extra += [
+            inspect.Parameter(size, inspect.Parameter.KEYWORD_ONLY, default=None)
+            for size in ("num_classes", "embedding_size")
+        ]
+    signature = constructor_signature(info.function, overrides, extra)
     name = info.name
 
-    def __init__(self: Module, **params: Any) -> None:
-        Module.__init__(self, name, **{**overrides, **params})
+    def __init__(self: Any, **params: Any) -> None:
+        base.__init__(self, name, **{**overrides, **params})
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     cls = type(
         class_name(name),
-        (Module,),
+        (base,),
         {
             "__init__": __init__,
             "__doc__": wrapper_doc(name, info.function, "a torch module (class axis 1)"),
@@ -114,4 +171,4 @@ def __getattr__(attr: str) -> Any:
     raise AttributeError(f"module 'losskit.torch' has no attribute {attr!r}")
 
 
-__all__ = ["Module", *sorted(_CLASSES)]
+__all__ = ["CentresModule", "Module", *sorted(_CLASSES)]

@@ -140,21 +140,34 @@ def groups(a: np.ndarray, per_image: bool) -> list[np.ndarray]:
 
 
 def overlap_statistics(
-    p: np.ndarray, y: np.ndarray, keep: np.ndarray
+    p: np.ndarray, y: np.ndarray, keep: np.ndarray, squared: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per class: ``I = Σ min(p, y)``, ``Σp`` and ``Σy`` over the kept pixels.
+    """Per class: ``I = Σ min(p, y)``, ``Σp`` and ``Σy`` over the kept pixels; ``squared``:
+    ``Σ p·y``, ``Σp²``, ``Σy²``.
 
-    Wang et al. (2023), Dice Semimetric Losses."""
+    Wang et al. (2023), Dice Semimetric Losses; Milletari et al. (2016), V-Net (squared)."""
     p, y = np.where(keep, p, 0.0), np.where(keep, y, 0.0)
+    if squared:
+        return (p * y).sum(0), (p * p).sum(0), (y * y).sum(0)
     return np.minimum(p, y).sum(0), p.sum(0), y.sum(0)
 
 
-def class_average(losses: np.ndarray, counted: np.ndarray, weight: np.ndarray) -> float | None:
-    """``Σ_c w_c ℓ_c / Σ_c w_c`` over the counted classes; None when nothing is counted."""
+def class_average(
+    losses: np.ndarray, counted: np.ndarray, weight: np.ndarray, normalize: bool = True
+) -> float | None:
+    """``Σ_c w_c ℓ_c / Σ_c w_c`` over the counted classes (``normalize=False``: divided by
+    their number, MONAI's weighting); None when nothing is counted."""
     w = np.where(counted, weight, 0.0)
-    if w.sum() <= 0:
+    total = w.sum() if normalize else float(np.sum(counted))
+    if total <= 0:
         return None
-    return float(np.sum(w * np.where(counted, losses, 0.0)) / w.sum())
+    return float(np.sum(w * np.where(counted, losses, 0.0)) / total)
+
+
+def smoothing(opts: dict[str, Any]) -> tuple[float, float]:
+    """``(numerator, denominator)`` smoothing: ``smooth_nr``/``smooth_dr`` or ``smooth``."""
+    nr, dr = opts.get("smooth_nr"), opts.get("smooth_dr")
+    return (opts["smooth"] if nr is None else nr, opts["smooth"] if dr is None else dr)
 
 
 def class_weights(opts: dict[str, Any], c: int) -> np.ndarray:
@@ -177,14 +190,22 @@ def empty_policy(losses: np.ndarray, target_mass: np.ndarray, empty: str) -> tup
 def per_group(
     inputs: list[np.ndarray], opts: dict[str, Any], class_loss: Callable[..., np.ndarray]
 ) -> np.ndarray:
-    """Class losses per image (or for the batch), the empty policy, the class average."""
+    """Class losses per image (or for the batch), the empty policy, the class average; with
+    ``per_class`` the class losses themselves, times their weight (0 where not counted)."""
     p, y, keep = segmentation_arrays(inputs, opts)
-    out = []
+    out: list[Any] = []
+    squared = opts.get("squared_pred", False)
     for pg, yg, kg in zip(*(groups(a, opts["per_image"]) for a in (p, y, keep)), strict=True):
-        stats = overlap_statistics(pg, yg, kg)
+        stats = overlap_statistics(pg, yg, kg, squared)
         losses, counted = empty_policy(class_loss(*stats), stats[2], opts["empty"])
-        value = class_average(losses, counted, class_weights(opts, pg.shape[-1]))
+        weight = class_weights(opts, pg.shape[-1])
+        if opts.get("per_class"):
+            out.append(np.where(counted, weight * losses, 0.0) if len(pg) else 0.0 * losses)
+            continue
+        value = class_average(losses, counted, weight, opts.get("normalize_class_weight", True))
         out.append(0.0 if value is None else value)
+    if opts.get("per_class") and not out:
+        return np.zeros((0, p.shape[-1]))
     return f64(out) if opts["per_image"] else f64(out[0])
 
 
@@ -199,44 +220,53 @@ OVERLAP_DEFAULTS: dict[str, Any] = dict(
     class_weight=None,
     axis=-1,
     mask=None,
+    smooth_nr=None,
+    smooth_dr=None,
+    per_class=False,
 )
+#: the Tversky family's own options (generalized Dice has neither)
+TVERSKY_DEFAULTS: dict[str, Any] = dict(squared_pred=False, normalize_class_weight=True)
+Smoothing = tuple[float, float]
 
 
-def dice_score_loss(i: Any, sp: Any, sy: Any, s: float, eps: float) -> Any:
-    """``1 - (2I + s) / max(Σp + Σy + s, 2ε)``.
+def dice_score_loss(i: Any, sp: Any, sy: Any, s: Smoothing, eps: float) -> Any:
+    """``1 - (2I + s_nr) / max(Σp + Σy + s_dr, 2ε)``.
 
     Milletari et al. (2016), V-Net."""
-    return 1.0 - (2.0 * i + s) / np.maximum(sp + sy + s, 2.0 * eps)
+    return 1.0 - (2.0 * i + s[0]) / np.maximum(sp + sy + s[1], 2.0 * eps)
 
 
-def jaccard_score_loss(i: Any, sp: Any, sy: Any, s: float, eps: float) -> Any:
-    """``1 - (I + s) / max(Σp + Σy - I + s, ε)``.
+def jaccard_score_loss(i: Any, sp: Any, sy: Any, s: Smoothing, eps: float) -> Any:
+    """``1 - (I + s_nr) / max(Σp + Σy - I + s_dr, ε)``.
 
     Rahman & Wang (2016), Optimizing Intersection-over-Union."""
-    return 1.0 - (i + s) / np.maximum(sp + sy - i + s, eps)
+    return 1.0 - (i + s[0]) / np.maximum(sp + sy - i + s[1], eps)
 
 
-def tversky_score_loss(i: Any, sp: Any, sy: Any, a: float, b: float, s: float, eps: float) -> Any:
-    """``1 - (I + s) / max(I + α(Σp - I) + β(Σy - I) + s, ε)``.
+def tversky_score_loss(
+    i: Any, sp: Any, sy: Any, a: float, b: float, s: Smoothing, eps: float
+) -> Any:
+    """``1 - (I + s_nr) / max(I + α(Σp - I) + β(Σy - I) + s_dr, ε)``.
 
     Salehi et al. (2017), Tversky Loss Function for Image Segmentation."""
-    return 1.0 - (i + s) / np.maximum(i + a * (sp - i) + b * (sy - i) + s, eps)
+    return 1.0 - (i + s[0]) / np.maximum(i + a * (sp - i) + b * (sy - i) + s[1], eps)
 
 
 def dice(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    o = options(params, **OVERLAP_DEFAULTS)
-    return per_group(inputs, o, lambda i, sp, sy: dice_score_loss(i, sp, sy, o["smooth"], o["eps"]))
+    o = options(params, **OVERLAP_DEFAULTS, **TVERSKY_DEFAULTS)
+    s, eps = smoothing(o), o["eps"]
+    return per_group(inputs, o, lambda i, sp, sy: dice_score_loss(i, sp, sy, s, eps))
 
 
 def jaccard(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    o = options(params, **OVERLAP_DEFAULTS)
-    s, eps = o["smooth"], o["eps"]
+    o = options(params, **OVERLAP_DEFAULTS, **TVERSKY_DEFAULTS)
+    s, eps = smoothing(o), o["eps"]
     return per_group(inputs, o, lambda i, sp, sy: jaccard_score_loss(i, sp, sy, s, eps))
 
 
 def tversky(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    o = options(params, alpha=0.5, beta=0.5, **OVERLAP_DEFAULTS)
-    a, b, s, eps = o["alpha"], o["beta"], o["smooth"], o["eps"]
+    o = options(params, alpha=0.5, beta=0.5, **OVERLAP_DEFAULTS, **TVERSKY_DEFAULTS)
+    a, b, s, eps = o["alpha"], o["beta"], smoothing(o), o["eps"]
     return per_group(inputs, o, lambda i, sp, sy: tversky_score_loss(i, sp, sy, a, b, s, eps))
 
 
@@ -244,8 +274,8 @@ def focal_tversky(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarra
     """``(1 - TI_c)^γ`` per class.
 
     Abraham & Khan (2019), A Novel Focal Tversky Loss Function."""
-    o = options(params, alpha=0.3, beta=0.7, gamma=0.75, **OVERLAP_DEFAULTS)
-    a, b, s, eps, g = o["alpha"], o["beta"], o["smooth"], o["eps"], o["gamma"]
+    o = options(params, alpha=0.3, beta=0.7, gamma=0.75, **OVERLAP_DEFAULTS, **TVERSKY_DEFAULTS)
+    a, b, s, eps, g = o["alpha"], o["beta"], smoothing(o), o["eps"], o["gamma"]
 
     def focal(i: Any, sp: Any, sy: Any) -> Any:
         return np.asarray(tversky_score_loss(i, sp, sy, a, b, s, eps)) ** g
@@ -278,21 +308,23 @@ def generalized_dice_group(
             mp(cw) * (1 / v if here else largest)
             for v, here, cw in zip(volumes, present, weight, strict=True)
         ]
-        numerator = 2 * mpmath.fsum(wc * mp(ic) for wc, ic in zip(w, i, strict=True))
-        numerator += mp(o["smooth"])
+        nr, dr = smoothing(o)
+        numerator = 2 * mpmath.fsum(wc * mp(ic) for wc, ic in zip(w, i, strict=True)) + mp(nr)
         mass = mpmath.fsum(wc * (mp(a) + mp(b)) for wc, a, b in zip(w, sp, sy, strict=True))
-        return float(1 - numerator / max(mass + mp(o["smooth"]), mp(o["eps"])))
+        return float(1 - numerator / max(mass + mp(dr), mp(o["eps"])))
 
 
 def generalized_dice(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """One value per image (or for the batch); ``per_class`` keeps a class axis of size 1."""
     o = options(params, w_type="square", **OVERLAP_DEFAULTS)
     p, y, keep = segmentation_arrays(inputs, o)
     out = []
     for pg, yg, kg in zip(*(groups(a, o["per_image"]) for a in (p, y, keep)), strict=True):
         weight = class_weights(o, pg.shape[-1])
         value = generalized_dice_group(*overlap_statistics(pg, yg, kg), o, weight)
-        out.append(0.0 if value is None else value)
-    return f64(out) if o["per_image"] else f64(out[0])
+        out.append(0.0 if value is None or not len(pg) else value)
+    result = f64(out) if o["per_image"] else f64(out[0])
+    return result[..., None] if o["per_class"] else result
 
 
 # ---------------------------------------------------------------------- Lovász
@@ -387,6 +419,160 @@ def lovasz_hinge(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray
     return lovasz_groups(errors, y, keep, o, np.ones_like)
 
 
+# ---------------------------------------------------------------------- boundary-aware
+BOUNDARY_DEFAULTS: dict[str, Any] = dict(
+    mode="multiclass", from_logits=False, class_weight=None, per_class=False, axis=-1, mask=None
+)
+
+
+def spatial_arrays(
+    inputs: list[np.ndarray], o: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(p, y, keep)`` as (images, *spatial, classes): probabilities, 0/1 targets, the pixels
+    the mask keeps (broadcast over the classes)."""
+    y_pred, y_true = f64(inputs[1]), np.asarray(inputs[0])
+    if o["mode"] == "binary":
+        z, y = y_pred[..., None], np.broadcast_to(f64(y_true), y_pred.shape)[..., None]
+        squash = ref.sigmoid
+    else:
+        z = np.moveaxis(y_pred, o["axis"], -1)
+        if y_true.ndim == y_pred.ndim - 1:
+            y = (y_true[..., None] == np.arange(z.shape[-1])).astype(np.float64)
+        else:
+            y = np.moveaxis(f64(y_true), o["axis"], -1)
+        squash = softmax if o["mode"] == "multiclass" else ref.sigmoid
+    p = squash(z) if o["from_logits"] else z
+    keep = np.ones(p.shape[:-1], bool)
+    if o["mask"] is not None:
+        keep = np.broadcast_to(np.asarray(o["mask"], bool), p.shape[:-1])
+    return p, y, keep
+
+
+def distance_maps(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """SciPy's exact Euclidean distance transforms: each foreground pixel's distance to the
+    background, each background pixel's to the foreground, and whether the mask has both
+    (an empty or full mask has zero maps)."""
+    from scipy import ndimage
+
+    if not mask.any() or mask.all():
+        return np.zeros(mask.shape), np.zeros(mask.shape), False
+    return ndimage.distance_transform_edt(mask), ndimage.distance_transform_edt(~mask), True
+
+
+def per_image_class(
+    inputs: list[np.ndarray], o: dict[str, Any], term: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """``term(p, y)`` (one image and class, spatial arrays) averaged over the kept pixels, then
+    the class average (or the per-class table, times the class weights)."""
+    p, y, keep = spatial_arrays(inputs, o)
+    n, c = p.shape[0], p.shape[-1]
+    out = []
+    for i in range(n):
+        values = np.zeros(c)
+        for k in range(c):
+            kept = keep[i]
+            if kept.any():
+                values[k] = float(np.mean(term(p[i, ..., k], y[i, ..., k])[kept]))
+        weight = class_weights(o, c)
+        if o["per_class"]:
+            out.append(np.where(keep[i].any(), weight * values, 0.0))
+            continue
+        value = class_average(values, np.full(c, bool(keep[i].any())), weight)
+        out.append(0.0 if value is None else value)
+    if o["per_class"]:
+        return f64(out).reshape(n, c)
+    return f64(out)
+
+
+def boundary_loss(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``mean_x p(x) φ(x)``, ``φ = 1 - d(x, background)`` on the object and
+    ``d(x, object)`` outside, per image and class.
+
+    Kervadec et al. (2019), Boundary Loss for Highly Unbalanced Segmentation."""
+    o = options(params, **BOUNDARY_DEFAULTS)
+
+    def term(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        inside, outside, split = distance_maps(y > 0.5)
+        phi = np.where(y > 0.5, 1.0 - inside, outside) if split else np.zeros(y.shape)
+        return p * phi
+
+    return per_image_class(inputs, o, term)
+
+
+def hausdorff_dt(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``mean_x (p - y)² (d_P^α + d_G^α)``, ``d`` the distance to a mask's boundary, ``P`` the
+    mask ``p > 0.5``.
+
+    Karimi & Salcudean (2019), Reducing the Hausdorff Distance in Medical Image Segmentation."""
+    o = options(params, alpha=2.0, **BOUNDARY_DEFAULTS)
+
+    def term(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        d_p = sum(distance_maps(p > 0.5)[:2])
+        d_g = sum(distance_maps(y > 0.5)[:2])
+        return (p - y) ** 2 * (d_p ** o["alpha"] + d_g ** o["alpha"])
+
+    return per_image_class(inputs, o, term)
+
+
+def soft_skeleton(img: np.ndarray, steps: int) -> np.ndarray:
+    """Soft skeleton of one image (spatial axes only) with SciPy's rank filters: erosion by the
+    cross of 3-pixel segments, dilation by the 3 × 3 box, edges repeated.
+
+    Shit et al. (2021), clDice, Algorithm 1."""
+    from scipy import ndimage
+
+    cross = ndimage.generate_binary_structure(img.ndim, 1)
+
+    def erode(x: np.ndarray) -> np.ndarray:
+        return ndimage.minimum_filter(x, footprint=cross, mode="nearest")
+
+    def ridge(x: np.ndarray) -> np.ndarray:
+        opened = ndimage.maximum_filter(erode(x), size=3, mode="nearest")
+        return np.maximum(x - opened, 0.0)
+
+    skeleton = ridge(img)
+    for _ in range(steps):
+        img = erode(img)
+        delta = ridge(img)
+        skeleton = skeleton + np.maximum(delta - skeleton * delta, 0.0)
+    return skeleton
+
+
+def soft_cldice(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``1 - 2 T_prec T_sens / (T_prec + T_sens + s)`` per image, the classes pooled.
+
+    Shit et al. (2021), clDice - a Novel Topology-Preserving Loss Function."""
+    o = options(
+        params,
+        iter_=3,
+        smooth_nr=1.0,
+        smooth_dr=1.0,
+        smooth=1e-4,
+        **{k: v for k, v in BOUNDARY_DEFAULTS.items() if k != "per_class"},
+    )
+    p, y, keep = spatial_arrays(inputs, {**o, "per_class": False})
+    weight = class_weights(o, p.shape[-1])
+    out = []
+    for i in range(p.shape[0]):
+        sums = np.zeros(4)  # Σ S_P·Y, Σ S_P, Σ S_Y·P, Σ S_Y
+        for k in range(p.shape[-1]):
+            w = weight[k] * keep[i]
+            sp, sy = (
+                soft_skeleton(p[i, ..., k], o["iter_"]),
+                soft_skeleton(y[i, ..., k], o["iter_"]),
+            )
+            sums += [
+                np.sum(w * sp * y[i, ..., k]),
+                np.sum(w * sp),
+                np.sum(w * sy * p[i, ..., k]),
+                np.sum(w * sy),
+            ]
+        precision = (sums[0] + o["smooth_nr"]) / (sums[1] + o["smooth_dr"])
+        sensitivity = (sums[2] + o["smooth_nr"]) / (sums[3] + o["smooth_dr"])
+        out.append(1.0 - 2.0 * precision * sensitivity / (precision + sensitivity + o["smooth"]))
+    return f64(out)
+
+
 # ====================================================================== metric learning
 def same_label_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(positive, negative)`` over ordered pairs ``i ≠ j``."""
@@ -397,10 +583,20 @@ def same_label_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def contrastive(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    """``[d_ij - m₊]_+`` for equal labels, ``[m₋ - d_ij]_+`` otherwise (½[·]² when squared).
+    """``[d_ij - m₊]_+`` for equal labels, ``[m₋ - d_ij]_+`` otherwise (½[·]² when squared);
+    ``d`` the Euclidean distance, its square, or for ``distance="cosine"`` the similarity
+    ``s = u_i·u_j`` with the hinges ``[m₊ - s]_+`` and ``[s - m₋]_+``.
 
     Hadsell, Chopra & LeCun (2006), Dimensionality Reduction by Learning an Invariant Mapping."""
-    o = options(params, pos_margin=0.0, neg_margin=1.0, normalize=True, squared=False, mask=None)
+    o = options(
+        params,
+        pos_margin=0.0,
+        neg_margin=1.0,
+        normalize=True,
+        squared=False,
+        distance="euclidean",
+        mask=None,
+    )
     if o["mask"] is not None:
         raise NotImplementedError("mask")
     x, labels = inputs
@@ -408,8 +604,14 @@ def contrastive(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     positive, _ = same_label_pairs(labels)
     out = np.zeros((len(u), len(u)))
     for i, j in itertools.permutations(range(len(u)), 2):
-        d = float(np.linalg.norm(u[i] - u[j]))
-        hinge = max(d - o["pos_margin"], 0.0) if positive[i, j] else max(o["neg_margin"] - d, 0.0)
+        if o["distance"] == "cosine":
+            s = math.fsum(u[i] * u[j])
+            pull, push = o["pos_margin"] - s, s - o["neg_margin"]
+        else:
+            d2 = math.fsum((u[i] - u[j]) ** 2)
+            d = d2 if o["distance"] == "squared_euclidean" else math.sqrt(d2)
+            pull, push = d - o["pos_margin"], o["neg_margin"] - d
+        hinge = max(pull if positive[i, j] else push, 0.0)
         out[i, j] = 0.5 * hinge * hinge if o["squared"] else hinge
     return out
 
@@ -436,25 +638,177 @@ def supervised_contrastive(inputs: list[np.ndarray], params: dict[str, Any]) -> 
 
 
 def circle(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
-    """``softplus(logsumexp_p -γα_p(s_p - Δ_p) + logsumexp_n γα_n(s_n - Δ_n))``.
+    """``softplus(logsumexp_p -γα_p(s_p - Δ_p) + logsumexp_n γα_n(s_n - Δ_n))``; the partners of
+    each anchor are the batch or a separate reference set, pairs ``j = i`` left out of the
+    positives when ``remove_diagonal``.
 
     Sun et al. (2020), Circle Loss: A Unified Perspective of Pair Similarity Optimization."""
-    o = options(params, m=0.25, gamma=256.0, mask=None)
+    o = options(
+        params,
+        m=0.25,
+        gamma=256.0,
+        ref_embeddings=None,
+        ref_labels=None,
+        remove_diagonal=True,
+        mask=None,
+    )
     if o["mask"] is not None:
         raise NotImplementedError("mask")
     m, gamma = o["m"], o["gamma"]
+    x, labels = inputs
+    refs, ref_labels = o["ref_embeddings"], o["ref_labels"]
+    if refs is None:
+        refs, ref_labels = x, labels
+    u, v = unit(x), unit(refs)
+    out = np.zeros(len(u))
+    for i in range(len(u)):
+        partners = [j for j in range(len(v)) if not (j == i and o["remove_diagonal"])]
+        sp = [u[i] @ v[j] for j in partners if ref_labels[j] == labels[i]]
+        sn = [u[i] @ v[j] for j in range(len(v)) if ref_labels[j] != labels[i]]
+        if not (sp and sn):
+            continue
+        sp, sn = np.array(sp), np.array(sn)
+        pull = -gamma * np.maximum(1.0 + m - sp, 0.0) * (sp - (1.0 - m))
+        push = gamma * np.maximum(sn + m, 0.0) * (sn - m)
+        out[i] = float(np.logaddexp(0.0, logsumexp(pull) + logsumexp(push)))
+    return out
+
+
+def multi_similarity(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``(1/α) log(1 + Σ_p e^{-α(s_p - λ)}) + (1/β) log(1 + Σ_n e^{β(s_n - λ)})``, ``s = cos``.
+
+    Wang et al. (2019), Multi-Similarity Loss with General Pair Weighting."""
+    o = options(params, alpha=2.0, beta=50.0, base=0.5, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    a, b, lam = o["alpha"], o["beta"], o["base"]
     x, labels = inputs
     u = unit(x)
     s = u @ u.T
     positive, negative = same_label_pairs(labels)
     out = np.zeros(len(u))
     for i in range(len(u)):
-        if not (positive[i].any() and negative[i].any()):
-            continue
-        sp, sn = s[i][positive[i]], s[i][negative[i]]
-        pull = -gamma * np.maximum(1.0 + m - sp, 0.0) * (sp - (1.0 - m))
-        push = gamma * np.maximum(sn + m, 0.0) * (sn - m)
-        out[i] = float(np.logaddexp(0.0, logsumexp(pull) + logsumexp(push)))
+        # log(1 + Σ e^t) = -log softmax([0, t...])_0, exact in mpmath
+        pull = np.concatenate([[0.0], -a * (s[i][positive[i]] - lam)])
+        push = np.concatenate([[0.0], b * (s[i][negative[i]] - lam)])
+        out[i] = neg_log_softmax_at(pull, 0) / a + neg_log_softmax_at(push, 0) / b
+    return out
+
+
+def grouped_info_nce(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``-log(e^{s_ij} / (e^{s_ij} + Σ_{n: y_n ≠ y_i} e^{s_in}))`` for each ordered pair ``i ≠ j``
+    with ``y_i = y_j``, ``s = cos / τ`` (dot products without ``normalize``); 0 elsewhere.
+
+    Chen et al. (2020), A Simple Framework for Contrastive Learning (SimCLR)."""
+    o = options(params, temperature=0.07, normalize=True, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    x, labels = inputs
+    u = unit(x) if o["normalize"] else f64(x)
+    s = u @ u.T / o["temperature"]
+    positive, negative = same_label_pairs(labels)
+    out = np.zeros((len(u), len(u)))
+    for i, j in zip(*np.nonzero(positive), strict=True):
+        row = np.concatenate([[s[i, j]], s[i][negative[i]]])
+        out[i, j] = neg_log_softmax_at(row, 0)
+    return out
+
+
+def angular_margin_softmax(inputs: list[np.ndarray], o: dict[str, Any], psi: Any) -> np.ndarray:
+    """``-log softmax(z)_y`` with ``z_c = s·cos θ_c`` and ``z_y = s·ψ(θ_y)``: the cosines between
+    each unit embedding and the unit class centres (the closest of a class's K sub-centres,
+    rows ``cK ... cK + K - 1``); ``s`` times the embedding's norm when ``o["by_norm"]``."""
+    x, labels, weight = inputs
+    k = o.get("sub_centers", 1)
+    cosine = unit(x) @ unit(weight).T
+    cosine = cosine.reshape(len(x), -1, k).max(axis=2)
+    out = np.zeros(len(x))
+    for i, y in enumerate(np.asarray(labels)):
+        theta = math.acos(min(max(cosine[i, y], -1.0), 1.0))
+        z = cosine[i].copy()
+        z[y] = psi(theta)
+        scale = o["scale"] * (float(np.linalg.norm(x[i])) if o.get("by_norm") else 1.0)
+        out[i] = neg_log_softmax_at(z * scale, int(y))
+    return out
+
+
+def arcface(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``ψ(θ) = cos(θ + m)`` for ``θ ≤ π - m``, else ``cos θ - m·sin m``.
+
+    Deng et al. (2019), ArcFace: Additive Angular Margin Loss for Deep Face Recognition."""
+    o = options(params, margin=0.5, scale=64.0, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    m = o["margin"]
+    return angular_margin_softmax(
+        inputs,
+        o,
+        lambda t: math.cos(t + m) if t <= math.pi - m else math.cos(t) - m * math.sin(m),
+    )
+
+
+def subcenter_arcface(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """ArcFace on the closest of each class's sub-centres.
+
+    Deng et al. (2020), Sub-center ArcFace."""
+    o = options(params, margin=0.5, scale=64.0, sub_centers=3, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    m = o["margin"]
+    return angular_margin_softmax(
+        inputs,
+        o,
+        lambda t: math.cos(t + m) if t <= math.pi - m else math.cos(t) - m * math.sin(m),
+    )
+
+
+def cosface(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``ψ(θ) = cos θ - m``.
+
+    Wang et al. (2018), CosFace: Large Margin Cosine Loss for Deep Face Recognition."""
+    o = options(params, margin=0.35, scale=64.0, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    return angular_margin_softmax(inputs, o, lambda t: math.cos(t) - o["margin"])
+
+
+def sphereface(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``ψ(θ) = (-1)^k cos(mθ) - 2k``, ``k = ⌊mθ/π⌋``; logits scaled by ``s·‖x‖``.
+
+    Liu et al. (2017), SphereFace: Deep Hypersphere Embedding for Face Recognition."""
+    o = options(params, margin=4, scale=1.0, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    m = o["margin"]
+
+    def psi(theta: float) -> float:
+        k = min(math.floor(m * theta / math.pi), m - 1)
+        return (-1) ** k * math.cos(m * theta) - 2 * k
+
+    return angular_margin_softmax(inputs, {**o, "by_norm": True}, psi)
+
+
+def proxy_anchor(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """Per proxy c: ``C/|P⁺| · log(1 + Σ_{y_i = c} e^{-α(s_ic - δ)}) + log(1 + Σ_{y_i ≠ c}
+    e^{α(s_ic + δ)})``, ``P⁺`` the proxies with an embedding in the batch.
+
+    Kim, Kim, Cho & Kwak (2020), Proxy Anchor Loss for Deep Metric Learning."""
+    o = options(params, margin=0.1, alpha=32.0, mask=None)
+    if o["mask"] is not None:
+        raise NotImplementedError("mask")
+    x, labels, proxies = inputs
+    labels = np.asarray(labels)
+    a, delta = o["alpha"], o["margin"]
+    s = unit(x) @ unit(proxies).T
+    classes = len(proxies)
+    present = [c for c in range(classes) if np.any(labels == c)]
+    out = np.zeros(classes)
+    for c in range(classes):
+        # log(1 + Σ e^t) = -log softmax([0, t...])_0, exact in mpmath
+        pull = np.concatenate([[0.0], -a * (s[labels == c, c] - delta)])
+        push = np.concatenate([[0.0], a * (s[labels != c, c] + delta)])
+        share = classes / len(present) if present else 0.0
+        out[c] = share * neg_log_softmax_at(pull, 0) + neg_log_softmax_at(push, 0)
     return out
 
 
@@ -750,9 +1104,19 @@ REFERENCES: dict[str, Reference] = {
     "generalized_dice": generalized_dice,
     "lovasz_softmax": lovasz_softmax,
     "lovasz_hinge": lovasz_hinge,
+    "boundary_loss": boundary_loss,
+    "hausdorff_dt": hausdorff_dt,
+    "soft_cldice": soft_cldice,
     "contrastive": contrastive,
     "supervised_contrastive": supervised_contrastive,
     "circle": circle,
+    "grouped_info_nce": grouped_info_nce,
+    "multi_similarity": multi_similarity,
+    "arcface": arcface,
+    "subcenter_arcface": subcenter_arcface,
+    "cosface": cosface,
+    "sphereface": sphereface,
+    "proxy_anchor": proxy_anchor,
     "triplet_margin": triplet_margin,
     "margin_ranking": margin_ranking,
     "cosine_embedding": cosine_embedding,

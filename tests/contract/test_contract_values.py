@@ -37,6 +37,9 @@ def valid_count(name: str, inputs: list[np.ndarray], unreduced: np.ndarray) -> i
     loss over pairs, the diagonal."""
     if name == "linear_cross_entropy":
         return int(np.sum(np.asarray(inputs[2]) != -100))
+    if name == "grouped_info_nce":  # the ordered pairs within a group
+        labels = np.asarray(inputs[1])
+        return int(np.sum(labels[:, None] == labels[None, :])) - len(labels)
     if spec(name).info.kind == "pairs":  # (N, N) ordered pairs: the diagonal is not a pair
         return unreduced.size - unreduced.shape[0]
     return unreduced.size

@@ -93,6 +93,10 @@ def ignored_and_dense_nchw(inputs: Inputs) -> Inputs:
     return channels_first([soft_targets(inputs)[0], inputs[1]])
 
 
+def index_channels_first(inputs: Inputs) -> Inputs:
+    return [np.argmax(inputs[0], axis=-1), np.moveaxis(inputs[1], -1, 1)]
+
+
 def channels_first(inputs: Inputs) -> Inputs:
     return [np.moveaxis(inputs[0], -1, 1), np.moveaxis(inputs[1], -1, 1)]
 
@@ -134,6 +138,40 @@ def duplicated_rows(inputs: Inputs) -> Inputs:
 def separated_clusters(inputs: Inputs) -> Inputs:
     centres = np.repeat(np.eye(3), 2, axis=0)
     return [centres + rng().normal(size=(6, 3)) * 0.01, np.array([0, 0, 1, 1, 2, 2])]
+
+
+#: a separate reference set for circle: 7 rows, labels 0-3
+REFERENCE_SET = {
+    "ref_embeddings": np.random.default_rng(11).normal(size=(7, 5)),
+    "ref_labels": np.array([2, 0, 1, 3, 0, 2, 1]),
+}
+#: a reference set whose row i shares anchor i's label (so the diagonal matters)
+REFERENCE_SET_DIAGONAL = {
+    "ref_embeddings": np.random.default_rng(12).normal(size=(6, 5)),
+    "ref_labels": np.array([0, 1, 1, 1, 2, 0]),
+}
+
+
+def far_from_centre(inputs: Inputs) -> Inputs:
+    """Embeddings pointing away from their class centre (θ near π)."""
+    x, labels, weight = inputs
+    far = -weight[labels] + rng().normal(size=x.shape) * 0.05
+    return [far, labels, weight]
+
+
+def three_sub_centres(inputs: Inputs) -> Inputs:
+    x, labels, weight = inputs
+    return [x, labels, rng().normal(size=(3 * len(weight) // 2, weight.shape[1]))]
+
+
+def one_class_absent(inputs: Inputs) -> Inputs:
+    """Labels that leave the last class (and its proxy or centre) without an embedding."""
+    return [inputs[0], np.array([0, 0, 1, 1, 2, 2]), inputs[2]]
+
+
+def one_label(inputs: Inputs) -> Inputs:
+    """Every row in one group: positive pairs without a negative."""
+    return [inputs[0], np.full(len(inputs[0]), 4)]
 
 
 def matching_views(inputs: Inputs) -> Inputs:
@@ -251,18 +289,57 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
         multilabel_empty_image,
         {"mode": "multilabel", "empty": "keep", "smooth": 0.4},
     ),
+    ("dice", "smooth_nr_dr", class_absent_from_image, {"smooth_nr": 0.0, "smooth_dr": 1e-3}),
+    ("dice", "squared_pred_soft", soft_targets, {"squared_pred": True, "smooth": 0.2}),
+    (
+        "dice",
+        "unnormalized_class_weight",
+        class_absent_from_image,
+        {"class_weight": [0.5, 2.0, 1.0], "normalize_class_weight": False, "empty": "keep"},
+    ),
+    (
+        "dice",
+        "per_class",
+        class_absent_from_image,
+        {"per_class": True, "class_weight": [0.5, 2.0, 1.0]},
+    ),
+    ("dice", "per_class_batch", same, {"per_class": True, "per_image": False}),
+    (
+        "dice",
+        "per_class_binary",
+        binary_probabilities,
+        {"mode": "binary", "from_logits": False, "per_class": True},
+    ),
     ("jaccard", "per_image_smooth", same, {"per_image": True, "smooth": 0.5}),
+    ("jaccard", "squared_smooth_nr_dr", same, {"squared_pred": True, "smooth_dr": 0.3}),
+    ("jaccard", "per_class_ignore", ignored_pixels, {"per_class": True, "ignore_index": 255}),
     ("jaccard", "soft_targets", soft_targets, {"per_image": True}),
     ("jaccard", "multilabel_empty_zero", multilabel_soft, {"mode": "multilabel", "empty": "zero"}),
     ("tversky", "alpha_beta", same, {"alpha": 0.2, "beta": 0.9}),
     ("tversky", "per_batch_class_weight", same, {"per_image": False, "class_weight": [1, 0, 3]}),
     ("tversky", "ignore_index", ignored_pixels, {"ignore_index": 255, "alpha": 0.7, "beta": 0.3}),
+    ("tversky", "smooth_nr_per_class", same, {"smooth_nr": 0.5, "per_class": True}),
+    (
+        "tversky",
+        "unnormalized_multilabel",
+        multilabel_soft,
+        {"mode": "multilabel", "normalize_class_weight": False, "class_weight": [1, 0, 3]},
+    ),
+    ("focal_tversky", "squared_per_class", same, {"squared_pred": True, "per_class": True}),
     ("focal_tversky", "gamma", same, {"gamma": 1.6, "per_image": True}),
     ("focal_tversky", "soft_smooth", soft_targets, {"smooth": 0.3, "alpha": 0.5, "beta": 0.5}),
     ("generalized_dice", "simple", same, {"w_type": "simple"}),
     ("generalized_dice", "uniform_per_batch", same, {"w_type": "uniform", "per_image": False}),
     ("generalized_dice", "empty_class", class_absent_from_image, {"smooth": 0.2}),
     ("generalized_dice", "class_weight", same, {"class_weight": [2.0, 1.0, 0.5]}),
+    (
+        "generalized_dice",
+        "smooth_nr_dr",
+        class_absent_from_image,
+        {"smooth_nr": 0.0, "smooth_dr": 0.5},
+    ),
+    ("generalized_dice", "per_class", same, {"per_class": True}),
+    ("generalized_dice", "per_class_batch", same, {"per_class": True, "per_image": False}),
     ("generalized_dice", "multilabel", multilabel_soft, {"mode": "multilabel"}),
     ("generalized_dice", "tiny_volumes", tiny_volumes, {"mode": "multilabel", "smooth": 1e-3}),
     (
@@ -297,6 +374,27 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
         hinge_multilabel,
         {"mode": "multilabel", "class_weight": [1.0, 0.0, 2.0]},
     ),
+    ("boundary_loss", "per_class_weight", same, {"per_class": True, "class_weight": [0, 1, 2]}),
+    ("boundary_loss", "index_channels_first", index_channels_first, {"axis": 1}),
+    ("boundary_loss", "multilabel", multilabel_hard, {"mode": "multilabel"}),
+    (
+        "boundary_loss",
+        "binary_mask",
+        binary_probabilities,
+        {"mode": "binary", "from_logits": False, "mask": rng().random((2, 8, 8)) > 0.5},
+    ),
+    ("hausdorff_dt", "alpha_per_class", same, {"alpha": 1.5, "per_class": True}),
+    ("hausdorff_dt", "binary", binary_probabilities, {"mode": "binary", "from_logits": False}),
+    ("hausdorff_dt", "class_absent", class_absent_from_image, {"class_weight": [0, 1, 1]}),
+    ("soft_cldice", "options", same, {"iter_": 5, "smooth_nr": 0.1, "smooth_dr": 0.2}),
+    ("soft_cldice", "soft_multilabel", multilabel_soft, {"mode": "multilabel", "smooth": 1e-2}),
+    (
+        "soft_cldice",
+        "class_weight_mask",
+        same,
+        {"class_weight": [0, 1, 2], "mask": rng().random((2, 8, 8)) > 0.3},
+    ),
+    ("soft_cldice", "binary", binary_probabilities, {"mode": "binary", "from_logits": False}),
     ("contrastive", "raw_squared", same, {"normalize": False, "squared": True}),
     ("contrastive", "margins", same, {"pos_margin": 0.3, "neg_margin": 1.7}),
     ("contrastive", "duplicated_rows", duplicated_rows, {}),
@@ -306,6 +404,33 @@ VARIANTS: list[tuple[str, str, Callable[[Inputs], Inputs], dict[str, Any]]] = [
     ("circle", "m_gamma", same, {"m": 0.4, "gamma": 80.0}),
     ("circle", "anchor_without_positive", singleton_label, {"gamma": 3.0}),
     ("circle", "separated_clusters", separated_clusters, {}),
+    ("circle", "reference_set", same, {"m": 0.4, "gamma": 8.0, **REFERENCE_SET}),
+    ("circle", "reference_set_no_diagonal", same, {"gamma": 4.0, **REFERENCE_SET_DIAGONAL}),
+    ("circle", "keep_diagonal", same, {"remove_diagonal": False, "gamma": 5.0}),
+    ("contrastive", "squared_euclidean", same, {"distance": "squared_euclidean"}),
+    ("contrastive", "cosine", same, {"distance": "cosine", "pos_margin": 0.8, "neg_margin": -0.1}),
+    (
+        "contrastive",
+        "dot_squared",
+        same,
+        {"distance": "cosine", "normalize": False, "squared": True},
+    ),
+    ("grouped_info_nce", "pairs", same, {"temperature": 0.2}),
+    ("multi_similarity", "pml_defaults", same, {"alpha": 2.0, "beta": 50.0, "base": 0.5}),
+    ("multi_similarity", "anchor_without_positive", singleton_label, {"base": -0.2}),
+    ("multi_similarity", "separated_clusters", separated_clusters, {"beta": 40.0}),
+    ("arcface", "paper", same, {"margin": 0.5, "scale": 64.0}),
+    ("arcface", "past_pi_minus_m", far_from_centre, {"margin": 2.5, "scale": 2.0}),
+    ("subcenter_arcface", "three", three_sub_centres, {"sub_centers": 3, "margin": 0.5}),
+    ("cosface", "paper", same, {"margin": 0.35, "scale": 64.0}),
+    ("sphereface", "m4", same, {"margin": 4, "scale": 1.0}),
+    ("proxy_anchor", "paper", same, {"margin": 0.1, "alpha": 32.0}),
+    ("proxy_anchor", "proxy_without_embeddings", one_class_absent, {"margin": -0.2}),
+    ("sphereface", "m1", same, {"margin": 1, "scale": 2.0}),
+    ("sphereface", "far_from_centre", far_from_centre, {"margin": 4}),
+    ("grouped_info_nce", "dot_products", duplicated_rows, {"normalize": False, "temperature": 3.0}),
+    ("grouped_info_nce", "no_negative", one_label, {"temperature": 0.3}),
+    ("grouped_info_nce", "anchor_without_positive", singleton_label, {}),
     ("triplet_margin", "p1_swap", same, {"p": 1.0, "swap": True}),
     ("triplet_margin", "p_inf", same, {"p": float("inf"), "margin": 2.0}),
     ("triplet_margin", "eps_sum_p3", same, {"eps_mode": "sum", "p": 3.0, "eps": 1e-3}),
@@ -360,6 +485,15 @@ SMALL_LOSSES = [
         id="info_nce-cross-view",
     ),
     pytest.param("circle", separated_clusters, {"gamma": 256.0}, id="circle"),
+    pytest.param(
+        "grouped_info_nce", separated_clusters, {"temperature": 0.05}, id="grouped_info_nce"
+    ),
+    pytest.param(
+        "multi_similarity",
+        separated_clusters,
+        {"alpha": 40.0, "beta": 40.0, "base": 0.5},
+        id="multi_similarity",
+    ),
     pytest.param(
         "listmle",
         strictly_ordered_lists,

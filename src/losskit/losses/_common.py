@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _inputs, _validate
-from .._backend import ArrayAPIBackend
+from .._backend import ArrayAPIBackend, backend_of
 from .._reduce import check_reduction, reduce_loss
 
 
@@ -74,3 +74,50 @@ def full_target(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
     if backend.shape(y_true) == backend.shape(y_pred):
         return y_true
     return backend.broadcast_like(y_true, y_pred)
+
+
+def enter_arrays(
+    reduction: str, normalizer: Any, inputs: dict[str, Any], others: tuple[Any, ...] = ()
+) -> tuple[ArrayAPIBackend, list[Any], bool]:
+    """Backend, float inputs in the compute dtype, and whether value checks run.
+
+    The first argument that is not a NumPy array (or list) — among ``inputs``, then ``others``
+    (labels) — decides the library and device; the first float input of that library decides the
+    compute dtype (float64 stays float64, the rest computes in float32). The other inputs are
+    converted to it.
+    """
+    check_reduction(reduction, normalizer)
+    names = list(inputs)
+    for name in names:
+        backend_of(inputs[name], name)  # an unusable type is refused with its argument's name
+    candidates = [*inputs.values(), *(o for o in others if o is not None)]
+    lead = next((x for x in candidates if backend_of(x).name != "numpy"), candidates[0])
+    backend = backend_of(lead)
+    native = [backend.owns(inputs[n]) for n in names]
+    lead_name = names[native.index(True)] if any(native) else names[0]
+    lead = backend.asarray(inputs[lead_name], lead, lead_name)
+    check_float(backend, lead, lead_name)
+    dtype = backend.compute_dtype(lead)
+    arrays = []
+    for name in names:
+        x = lead if name == lead_name else backend.asarray(inputs[name], lead, name)
+        check_float(backend, x, name)
+        arrays.append(backend.astype(x, dtype))
+    checking = _validate.checking_values(backend, lead)
+    if checking:
+        for name, x in zip(names, arrays, strict=True):
+            _validate.check_no_nan(backend, x, name)
+    return backend, arrays, checking
+
+
+def check_float(backend: ArrayAPIBackend, x: Any, name: str) -> None:
+    if not backend.is_floating(x):
+        raise TypeError(
+            f"{name} must be a floating-point array; got dtype {x.dtype}. Cast it to a float "
+            f"dtype first"
+        )
+
+
+def relu(xp: Any, x: Any) -> Any:
+    """``max(x, 0)`` with derivative 0 at the kink on every framework."""
+    return xp.where(x > 0, x, xp.zeros_like(x))
