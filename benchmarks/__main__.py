@@ -28,6 +28,7 @@ SUITES = {
     "linear_log_probs": "benchmarks.linear_log_probs",
     "linear_distill": "benchmarks.linear_distill",
     "llm": "benchmarks.llm_losses",
+    "boost": "benchmarks.boost",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 

@@ -75,3 +75,13 @@ def test_dpo_tiny():
     assert margins[0] == 0.0 and accuracies[0] == 0.0, out  # the policy starts as the reference
     assert margins[-1] > 1.0 and accuracies[-1] > 0.75, out
     assert margins[-1] > margins[len(margins) // 2] > margins[0], out
+
+
+@pytest.mark.slow
+def test_boost_quickstart():
+    out = _run("boost_quickstart.py", "xgboost")
+    # losskit's Tweedie objective grows the built-in's trees: the same test deviance
+    pairs = re.findall(r"losskit tweedie ([\d.]+)   built-in tweedie ([\d.]+)", out)
+    assert pairs and all(ours == theirs for ours, theirs in pairs), out
+    for accuracy in re.findall(r"losskit focal +accuracy ([\d.]+)%", out):
+        assert float(accuracy) > 90.0, out

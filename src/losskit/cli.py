@@ -11,6 +11,7 @@ prediction files, and compare losses by training the same classifier with each.
                  [--chunk-size N] [--output FILE] [--json]
     losskit compare [--losses SPEC ...] [--dataset D] [--backend B] [--epochs N] [--noise R]
                     [--imbalance R] [--seed S] [--report DIR]
+                    [--model gbdt [--library L] [--rounds N] [--hessian H]]
 
 Exit status: 0 on success, 2 for a usage error or input the user can fix (unknown loss names,
 unreadable files, mismatched shapes, a module that does not import), 1 when a feature is not
@@ -911,13 +912,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         noise=args.noise,
         imbalance=args.imbalance,
         seed=args.seed,
+        library=args.library,
+        rounds=args.rounds,
+        hessian=args.hessian,
     )
     try:
         backend, data, _ = _compare.prepare(config)
     except _compare.CompareError as error:
         raise CLIError(str(error)) from None
     directory = writable_directory(args.report, "--report") if args.report else None
-    print(f"{data.summary()}; {config.model} on {backend}, {config.epochs} epochs", flush=True)
+    length = f"{config.rounds} rounds" if config.model == "gbdt" else f"{config.epochs} epochs"
+    print(f"{data.summary()}; {config.model} on {backend}, {length}", flush=True)
     progress = Progress(_compare.total_steps(config), "compare", enabled=not args.no_progress)
     try:
         result = _compare.run(config, lambda note: progress.advance(1, note))
@@ -1028,7 +1033,12 @@ def _add_compare(sub: Any) -> None:
     )
     p.add_argument("--dataset", choices=_compare.DATASETS, default=d.dataset)
     p.add_argument("--backend", choices=("auto", *_compare.BACKENDS), default=d.backend)
-    p.add_argument("--model", choices=("mlp", "linear"), default=d.model)
+    p.add_argument(
+        "--model",
+        choices=_compare.MODELS,
+        default=d.model,
+        help="mlp, linear (logistic regression) or gbdt (gradient-boosted trees, losskit.boost)",
+    )
     p.add_argument("--hidden", type=int, default=d.hidden, help="hidden units of the MLP")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -1046,6 +1056,20 @@ def _add_compare(sub: Any) -> None:
         help="long-tailed training set: class 0 this many times the last class (1: as is)",
     )
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--library",
+        choices=("auto", *_compare.GBDT_LIBRARIES),
+        default=d.library,
+        help="--model gbdt: the boosting library (auto: the first installed of %(choices)s)",
+    )
+    p.add_argument("--rounds", type=int, default=d.rounds, help="--model gbdt: boosting rounds")
+    p.add_argument(
+        "--hessian",
+        choices=_compare.GBDT_HESSIANS,
+        default=d.hessian,
+        help="--model gbdt: the objectives' Hessian (auto: exact for a convex loss, 1 for a "
+        "piecewise-linear one, else clip)",
+    )
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots to DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_compare)

@@ -156,7 +156,7 @@ class Objective:
             self.spec.losses(labels, margins)
         except (ValueError, TypeError) as error:
             raise ValueError(f"the labels do not fit the {self.name} objective: {error}") from None
-        if len(self._checked) >= 64:  # CatBoost passes chunks of rows: keep the recent ones
+        if len(self._checked) >= 4096:  # CatBoost passes chunks of rows: keep the recent ones
             self._checked.clear()
         self._checked.add(key)
 
