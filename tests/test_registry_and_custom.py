@@ -15,12 +15,15 @@ from losskit import ops
 API_SIGNATURES = {
     "binary_crossentropy": "(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, "
     "pos_weight=None, sample_weight=None, mask=None, reduction='mean', normalizer=None)",
+    # API.md's signatures, extended by keyword-only options: z_loss and softcap (PaLM, Gemma 2),
+    # class_weight_rule (torch's weighting of the smoothing term and of the mean)
     "categorical_crossentropy": "(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, "
-    "class_weight=None, axis=-1, z_loss=0.0, softcap=None, sample_weight=None, mask=None, "
-    "reduction='mean', normalizer=None)",
+    "class_weight=None, class_weight_rule='losskit', axis=-1, z_loss=0.0, softcap=None, "
+    "sample_weight=None, mask=None, reduction='mean', normalizer=None)",
     "sparse_categorical_crossentropy": "(y_true, y_pred, *, from_logits=False, "
-    "label_smoothing=0.0, class_weight=None, ignore_index=None, axis=-1, z_loss=0.0, "
-    "softcap=None, sample_weight=None, mask=None, reduction='mean', normalizer=None)",
+    "label_smoothing=0.0, class_weight=None, class_weight_rule='losskit', ignore_index=None, "
+    "axis=-1, z_loss=0.0, softcap=None, sample_weight=None, mask=None, reduction='mean', "
+    "normalizer=None)",
     "mean_squared_error": "(y_true, y_pred, *, sample_weight=None, mask=None, reduction='mean', "
     "normalizer=None)",
 }

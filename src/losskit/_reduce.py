@@ -115,15 +115,19 @@ def reduce_loss(
     mask: Any = None,
     weight: Any = None,
     valid: Any = None,
+    mean_weight: Any = None,
 ) -> Any:
     """Apply weights and exclusions to the unreduced ``loss`` and reduce it.
 
     ``sample_weight`` and ``mask`` are user arguments (converted and checked here); ``weight``
     (e.g. gathered class weights) and ``valid`` (e.g. ``labels != ignore_index``) come from the
-    loss itself, already on the backend with ``loss``'s shape.
+    loss itself, already on the backend with ``loss``'s shape. ``mean_weight``, when given,
+    weights only the denominator of ``"mean"`` (times ``sample_weight``), for a loss whose
+    entries are already weighted (torch's class-weighted, smoothed cross-entropy).
     """
     shape = backend.shape(loss)
     plain = sample_weight is None and mask is None and weight is None and valid is None
+    plain = plain and mean_weight is None
     if plain and normalizer is None and _RECORDING is None:  # the common case, nothing else
         return _reduce_plain(backend, loss, shape, reduction, None)
     normalizer = normalizer_argument(backend, normalizer, loss)
@@ -133,14 +137,17 @@ def reduce_loss(
     if sample_weight is not None:
         sample_weight = _weight_argument(backend, sample_weight, loss, shape, checking)
         weight = sample_weight if weight is None else weight * sample_weight
+        if mean_weight is not None:
+            mean_weight = mean_weight * sample_weight
     if mask is not None:
         mask = _mask_argument(backend, mask, loss, shape, checking)
         valid = mask if valid is None else valid & mask
     if _RECORDING is not None and _RECORDING[0] == threading.get_ident():
-        _RECORDING[1].append(_mean_denominator(backend, loss, shape, weight, valid))
-    if weight is None and valid is None:
+        counted = weight if mean_weight is None else mean_weight
+        _RECORDING[1].append(_mean_denominator(backend, loss, shape, counted, valid))
+    if weight is None and valid is None and mean_weight is None:
         return _reduce_plain(backend, loss, shape, reduction, normalizer)
-    return _reduce_weighted(backend, loss, shape, reduction, normalizer, weight, valid)
+    return _reduce_weighted(backend, loss, shape, reduction, normalizer, weight, valid, mean_weight)
 
 
 def _reduce_plain(
@@ -172,6 +179,7 @@ def _reduce_weighted(
     normalizer: Any,
     weight: Any,
     valid: Any,
+    mean_weight: Any = None,
 ) -> Any:
     xp = backend.xp
     if weight is not None and backend.shape(weight) != shape:
@@ -189,10 +197,13 @@ def _reduce_weighted(
         return total
     if normalizer is not None:
         return _safe_divide(backend, total, normalizer)
-    if reduction == "sum_over_batch_size" or weight is None:
+    counted = weight if mean_weight is None else mean_weight
+    if reduction == "sum_over_batch_size" or counted is None:
         count = xp.sum(xp.astype(valid, loss.dtype)) if valid is not None else _ones_sum(xp, loss)
         return _safe_divide(backend, total, count)
-    denominator = weight if valid is None else xp.where(valid, weight, zero)
+    if backend.shape(counted) != shape:
+        counted = backend.broadcast_like(counted, loss)
+    denominator = counted if valid is None else xp.where(valid, counted, zero)
     return _safe_divide(backend, total, xp.sum(denominator))
 
 

@@ -116,6 +116,7 @@ def categorical_crossentropy(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    class_weight_rule: str = "losskit",
     axis: int = -1,
     z_loss: float = 0.0,
     softcap: float | None = None,
@@ -144,6 +145,14 @@ def categorical_crossentropy(
         class_weight: length-K weights; each sample's loss is multiplied by
             ``Σ_k y_k w_k`` computed from the targets *before* smoothing (the z-loss term
             included).
+        class_weight_rule: how ``class_weight`` enters, ``"losskit"`` (the default, above) or
+            ``"torch"``: each class's term is weighted by its own class,
+            ``ℓ = -Σ_k w_k y'_k log p_k`` with ``y'`` the *smoothed* targets (the z-loss term is
+            still multiplied by ``Σ_k y_k w_k``), and ``"mean"`` divides by the number of rows
+            (``Σ`` of ``sample_weight`` over unmasked rows), not by a weight sum — exactly
+            ``torch.nn.functional.cross_entropy(weight=w, label_smoothing=ε)`` with probability
+            targets. The default divides ``Σ (Σ_k y_k w_k)·ℓ`` by ``Σ_k y_k w_k`` summed over
+            the rows. Both rules agree without ``class_weight``.
         axis: the class axis (``axis=1`` for channels-first ``(N, C, d1, ...)``).
         z_loss: ζ ≥ 0, the weight of the auxiliary ``logsumexp(z)²`` term that keeps the
             softmax normaliser near 1 (PaLM's z-loss, ζ = 1e-4 there; the ``z_loss`` of T5X's
@@ -173,6 +182,7 @@ def categorical_crossentropy(
     """
     from_logits = _validate.check_bool("from_logits", from_logits)
     z_loss, softcap = _logit_options(from_logits, z_loss, softcap)
+    torch_rule = _torch_rule(class_weight_rule)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -199,6 +209,16 @@ def categorical_crossentropy(
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
     if softcap is not None:
         y_pred = soft_cap(backend, y_pred, softcap)
+    if torch_rule and weight is not None:
+        return _categorical_torch_rule(
+            backend,
+            y_true * class_weight,
+            y_pred,
+            weight,
+            from_logits,
+            z_loss,
+            (reduction, normalizer, sample_weight, mask),
+        )
     fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask, weight)
     kernel = getattr(backend, "softmax_crossentropy", None) if from_logits else None
     if kernel is not None:  # TensorFlow's fused kernel (where it applies): Σ y·log p too
@@ -244,6 +264,7 @@ def sparse_categorical_crossentropy(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    class_weight_rule: str = "losskit",
     ignore_index: int | None = None,
     axis: int = -1,
     z_loss: float = 0.0,
@@ -268,7 +289,17 @@ def sparse_categorical_crossentropy(
         y_true: class indices in ``[0, K)``, ``y_pred``'s shape without ``axis`` (a size-1 axis in
             its place is accepted); integer-valued floats are accepted.
         y_pred: probabilities, or logits with ``from_logits=True``, classes along ``axis``.
-        class_weight: length-K weights; each sample's loss is multiplied by ``w[y]``.
+        class_weight: length-K weights; each sample's loss is multiplied by ``w[y]``, and
+            ``"mean"`` divides by ``Σ w[y]`` over the non-excluded positions.
+        class_weight_rule: ``"losskit"`` (the default, above) or ``"torch"``: the smoothing
+            term is weighted per class, ``ℓ = (1-ε)·w[y]·(-\log p_y) + \tfrac{ε}{K}\sum_k
+            w_k·(-\log p_k)`` (plus ``w[y]·ζ·logsumexp(z)²``), and ``"mean"`` still divides
+            by ``Σ w[y]`` over the non-excluded positions — exactly
+            ``torch.nn.functional.cross_entropy(weight=w, label_smoothing=ε, ignore_index=...)``
+            with class-index targets. The two rules differ only when ``class_weight`` and
+            ``label_smoothing`` are both set (the default keeps index and one-hot targets
+            identical; torch's rule does not, since torch's probability-target ``"mean"``
+            divides by the row count).
         ignore_index: a label value excluded from the loss and from the mean's denominator
             (torch's ``ignore_index``; an all-ignored batch gives 0, not NaN). The z-loss term
             of an excluded position (ignored or masked) is excluded with it.
@@ -300,9 +331,17 @@ def sparse_categorical_crossentropy(
     >>> round(float(lk.sparse_categorical_crossentropy([0], logits[:1], from_logits=True,
     ...                                                softcap=1.0)), 6)
     0.566851
+    >>> # class weights with smoothing: the default weights the whole row by w[y], torch's
+    >>> # rule each smoothing term by its own class (as F.cross_entropy(weight=w, ...))
+    >>> z, w = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0]]), np.array([1.0, 2.0, 0.5])
+    >>> [round(float(lk.sparse_categorical_crossentropy([1, 0], z, from_logits=True,
+    ...     class_weight=w, label_smoothing=0.3, class_weight_rule=rule)), 6)
+    ...  for rule in ("losskit", "torch")]
+    [1.099253, 1.055706]
     """
     from_logits = _validate.check_bool("from_logits", from_logits)
     z_loss, softcap = _logit_options(from_logits, z_loss, softcap)
+    torch_rule = _torch_rule(class_weight_rule)
     check_reduction(reduction, normalizer)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
@@ -326,6 +365,29 @@ def sparse_categorical_crossentropy(
             backend, class_weight, y_pred, "class_weight", num_classes, checking
         )
         weight = _gather_vector(backend, class_weight, labels)
+        if torch_rule and label_smoothing:
+            loss = _sparse_torch_rule(
+                backend,
+                labels,
+                y_pred,
+                axis,
+                (label_smoothing, z_loss, softcap),
+                class_weight,
+                weight,
+                from_logits,
+                checking,
+                eps,
+            )
+            return reduce_loss(
+                backend,
+                loss,
+                reduction=reduction,
+                normalizer=normalizer,
+                sample_weight=sample_weight,
+                mask=mask,
+                valid=valid,
+                mean_weight=weight,
+            )
     if from_logits:
         fused = fused_reduction(
             backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
@@ -374,6 +436,80 @@ def _logit_options(from_logits: bool, z_loss: Any, softcap: Any) -> tuple[float,
             "to logits before the softmax (pass logits, or softcap=None)"
         )
     return z_loss, softcap
+
+
+_CLASS_WEIGHT_RULES = ("losskit", "torch")
+
+
+def _torch_rule(class_weight_rule: Any) -> bool:
+    """True for ``class_weight_rule="torch"`` (the argument checked)."""
+    if not isinstance(class_weight_rule, str):
+        raise TypeError(
+            f"class_weight_rule must be one of 'losskit', 'torch'; got {class_weight_rule!r}"
+        )
+    _validate.check_choice("class_weight_rule", class_weight_rule, _CLASS_WEIGHT_RULES)
+    return bool(class_weight_rule == "torch")
+
+
+def _categorical_torch_rule(
+    backend: ArrayAPIBackend,
+    weighted_targets: Any,
+    y_pred: Any,
+    row_weight: Any,
+    from_logits: bool,
+    z_loss: float,
+    reduction_args: tuple[Any, Any, Any, Any],
+) -> Any:
+    """torch's class weighting of probability targets: ``-Σ_k w_k y'_k log p_k`` per row (the
+    z-loss term times the row's weight), and ``"mean"`` over the rows, not over a weight sum.
+    Never TensorFlow's fused kernel: its gradient assumes targets that sum to 1."""
+    reduction, normalizer, sample_weight, mask = reduction_args
+    log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
+    loss = -backend.sum_times_log(weighted_targets, log_p, axis=-1)
+    if z_loss:
+        loss = loss + row_weight * z_loss_term(backend, y_pred, z_loss)
+    return reduce_loss(
+        backend,
+        loss,
+        reduction=reduction,
+        normalizer=normalizer,
+        sample_weight=sample_weight,
+        mask=mask,
+    )
+
+
+def _sparse_torch_rule(
+    backend: ArrayAPIBackend,
+    labels: Any,
+    y_pred: Any,
+    axis: int,
+    options: tuple[float, float, float | None],
+    class_weight: Any,
+    label_weight: Any,
+    from_logits: bool,
+    checking: bool,
+    eps: float,
+) -> Any:
+    """torch's class weighting with smoothing, per position (unreduced):
+    ``w_y·[(1-ε)(-log p_y) + ζ·lse(z)²] + (ε/K)·Σ_k w_k(-log p_k)``."""
+    label_smoothing, z_loss, softcap = options
+    xp = backend.xp
+    scores = backend.moveaxis(y_pred, axis, -1)
+    num_classes = backend.shape(scores)[-1]
+    if from_logits:
+        if softcap is not None:
+            scores = soft_cap(backend, scores, softcap)
+        log_p = backend.log_softmax(scores, axis=-1)
+    else:
+        if checking:
+            _validate.check_distribution(backend, scores, max(64, num_classes) * eps)
+        log_p = backend.clamped_log(scores)
+    picked = backend.take_along_axis(log_p, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
+    true_term = -(1.0 - label_smoothing) * picked
+    if z_loss:
+        true_term = true_term + z_loss_term(backend, scores, z_loss)
+    smoothing_term = -xp.sum(log_p * class_weight, axis=-1) * (label_smoothing / num_classes)
+    return label_weight * true_term + smoothing_term
 
 
 def soft_cap(backend: ArrayAPIBackend, logits: Any, cap: float) -> Any:
