@@ -259,6 +259,19 @@ def _distillation(**params: Any) -> Callable[[], Case]:
     return make
 
 
+def _boxes() -> Case:
+    """Ground-truth and predicted boxes ``(x1, y1, x2, y2)``: overlapping, nested and disjoint
+    pairs with aspect ratios that differ (CIoU's aspect term is non-zero)."""
+    r = _rng()
+    corner = r.random((N, 2)) * 4.0
+    true = np.concatenate([corner, corner + 0.5 + r.random((N, 2)) * 2.0], axis=1)
+    shift = r.normal(size=(N, 2)) * 0.6
+    shift[-1] += 6.0  # a prediction far from its target: no overlap
+    size = 0.4 + r.random((N, 2)) * 2.5
+    pred = np.concatenate([corner + shift, corner + shift + size], axis=1)
+    return Case([true, pred])
+
+
 FACTORIES: dict[str, Callable[[], Case]] = {
     # regression
     "mean_squared_error": _regression(),
@@ -328,6 +341,8 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "hinge_embedding": _hinge_embedding,
     "info_nce": _two_views(),
     "sigmoid_contrastive": _two_views(logit_scale=2.0, bias=-1.0),
+    "vicreg": _two_views(sim_coeff=20.0, std_coeff=15.0, cov_coeff=2.0),
+    "barlow_twins": _two_views(off_diagonal_weight=0.05),
     # ranking
     "pairwise_logistic": _ranking(),
     "pairwise_hinge": _ranking(),
@@ -353,6 +368,10 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "orpo": _preference(2, average=True),
     "simpo": _preference(2, average=True, label_smoothing=0.1),
     "cpo": _preference(2, label_smoothing=0.1),
+    # bounding-box regression
+    "giou_loss": _boxes,
+    "diou_loss": _boxes,
+    "ciou_loss": _boxes,
 }
 
 

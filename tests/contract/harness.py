@@ -176,7 +176,8 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
     0, 1, subnormal, 1 - 2⁻²⁴ (rows of a distribution stay distributions). Log-probabilities:
     -1e-9 to -1e3, in a different order for each input. Real-valued
     predictions: ±1e4 and 0 (positive scales such as a variance: 1e-6 and 1e4). Embeddings: zero
-    vectors and vectors of norm 1e4. Positive means: 1e-8 and 1e4. Plus a batch of one example.
+    vectors and vectors of norm 1e4. Positive means: 1e-8 and 1e4. Boxes: the target itself, point,
+    flat, 1e4-wide and far-away boxes. Plus a batch of one example.
     """
     base = spec_.case()
     out: list[tuple[str, Case]] = [("batch of one", take(base, slice(0, 1)))]
@@ -203,6 +204,12 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
             inputs[i] = _cycle(np.roll(EDGE_LOG_PROBABILITIES, shift), np.shape(inputs[i]))
         out.append(("log-probabilities -1e-9 to -1e3", replace(base, inputs=inputs)))
         return out
+    if domain == "box":
+        inputs[1] = _edge_boxes(np.asarray(inputs[0], dtype=float), np.shape(inputs[1]))
+        out.append(
+            ("boxes: identical, point, flat, 1e4-wide, 1e4 away", replace(base, inputs=inputs))
+        )
+        return out
     if domain in ("positive", "non-negative"):
         low = 1e-8 if domain == "positive" else 0.0
         for i in base.differentiable:
@@ -216,6 +223,23 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
         inputs[i] = _cycle(np.array(edges), np.shape(inputs[i]))
     out.append(("predictions ±1e4, scales 1e-6 and 1e4", replace(base, inputs=inputs)))
     return out
+
+
+def _edge_boxes(target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Predicted boxes ``(x1, y1, x2, y2)`` at the edges, row by row against the target: the
+    target itself, a point box at its corner, a zero-height and a zero-width box across it, a
+    box 2e4 wide around it, and a box 1e4 away."""
+    t = np.broadcast_to(target, shape).reshape(-1, 4)
+    edges = [
+        lambda b: b,
+        lambda b: np.array([b[0], b[1], b[0], b[1]]),
+        lambda b: np.array([b[0] - 1.0, b[1] + 0.5, b[2] + 1.0, b[1] + 0.5]),
+        lambda b: np.array([b[0] + 0.5, b[1] - 1.0, b[0] + 0.5, b[3] + 1.0]),
+        lambda b: np.array([-1e4, -1e4, 1e4, 1e4]),
+        lambda b: b + 1e4,
+    ]
+    rows = [edges[r % len(edges)](t[r]) for r in range(t.shape[0])]
+    return np.array(rows, dtype=float).reshape(shape)
 
 
 def _probability_edges(spec_: Spec, base: Case) -> tuple[str, Case]:

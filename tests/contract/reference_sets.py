@@ -905,6 +905,54 @@ def info_nce(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     return out if o["symmetric"] else out[:, 0]
 
 
+def _kept_views(inputs: list[np.ndarray], mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    z_a, z_b = (f64(v) for v in inputs)
+    if mask is None:
+        return z_a, z_b
+    keep = np.asarray(mask, dtype=bool)
+    return z_a[keep], z_b[keep]
+
+
+def vicreg(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``λ·mean((a - b)²) + μ·Σ_views mean(max(0, 1 - √(var + ε))) / 2
+    + ν·Σ_views Σ_{k≠l} cov_kl² / D``, unbiased variance and covariance (``np.cov``); 0 for
+    fewer than two rows.
+
+    Bardes, Ponce & LeCun (2022), VICReg."""
+    o = options(params, sim_coeff=25.0, std_coeff=25.0, cov_coeff=1.0, eps=1e-4, mask=None)
+    a, b = _kept_views(inputs, o["mask"])
+    n, d = a.shape
+    if n < 2:
+        return f64(0.0)
+    invariance = np.mean((a - b) ** 2)
+    variance = covariance = 0.0
+    for z in (a, b):
+        variance += np.mean(np.maximum(0.0, 1.0 - np.sqrt(z.var(axis=0, ddof=1) + o["eps"]))) / 2
+        cov = np.atleast_2d(np.cov(z, rowvar=False))
+        covariance += (np.sum(cov**2) - np.sum(np.diag(cov) ** 2)) / d
+    total = o["sim_coeff"] * invariance + o["std_coeff"] * variance
+    return f64(total + o["cov_coeff"] * covariance)
+
+
+def barlow_twins(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
+    """``Σ_k (1 - c_kk)² + λ Σ_{k≠l} c_kl²`` for ``c = ãᵀ b̃ / N``, columns standardised as
+    ``(z - mean) / (std_unbiased + ε)``; 0 for fewer than two rows.
+
+    Zbontar et al. (2021), Barlow Twins (MONAI's standardisation)."""
+    o = options(params, off_diagonal_weight=5e-3, eps=1e-6, mask=None)
+    a, b = _kept_views(inputs, o["mask"])
+    n, d = a.shape
+    if n < 2:
+        return f64(0.0)
+    a_std, b_std = ((z - z.mean(axis=0)) / (z.std(axis=0, ddof=1) + o["eps"]) for z in (a, b))
+    total = 0.0
+    for k in range(d):
+        for m in range(d):
+            c = float(np.dot(a_std[:, k], b_std[:, m])) / n
+            total += (1.0 - c) ** 2 if k == m else o["off_diagonal_weight"] * c**2
+    return f64(total)
+
+
 def sigmoid_contrastive(inputs: list[np.ndarray], params: dict[str, Any]) -> np.ndarray:
     """``Σ_j log(1 + exp(-z_ij (t â_i·b̂_j + b)))``, ``z_ii = 1``, ``z_ij = -1`` otherwise
     (elementwise in mpmath).
@@ -1123,6 +1171,8 @@ REFERENCES: dict[str, Reference] = {
     "hinge_embedding": hinge_embedding,
     "info_nce": info_nce,
     "sigmoid_contrastive": sigmoid_contrastive,
+    "vicreg": vicreg,
+    "barlow_twins": barlow_twins,
     "pairwise_logistic": pairwise_logistic,
     "pairwise_hinge": pairwise_hinge,
     "listnet": listnet,

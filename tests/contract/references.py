@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from reference_box import REFERENCES as _BOX
 from reference_llm_policy import REFERENCES as _LLM_POLICY
 from reference_pointwise import REFERENCES as _POINTWISE
 from reference_preference import REFERENCES as _PREFERENCE
@@ -19,4 +20,4 @@ from reference_sets import REFERENCES as _SETS
 
 Reference = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
 
-REFERENCES: dict[str, Reference] = {**_POINTWISE, **_SETS, **_PREFERENCE, **_LLM_POLICY}
+REFERENCES: dict[str, Reference] = {**_POINTWISE, **_SETS, **_PREFERENCE, **_LLM_POLICY, **_BOX}

@@ -121,6 +121,7 @@ class TFNamespace:
     sinh = staticmethod(tf.sinh)
     sin = staticmethod(tf.sin)
     cos = staticmethod(tf.cos)
+    atan = staticmethod(tf.math.atan)
     floor = staticmethod(tf.floor)
     ceil = staticmethod(tf.math.ceil)
     round = staticmethod(tf.round)

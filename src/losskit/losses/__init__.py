@@ -1,5 +1,6 @@
 """The loss catalogue: one private module per family; importing this registers them all."""
 
+from ._box import ciou_loss, diou_loss, giou_loss
 from ._classification import (
     binary_focal_crossentropy,
     categorical_focal_crossentropy,
@@ -23,6 +24,7 @@ from ._linear_distill import linear_distillation
 from ._linear_logps import linear_log_probs
 from ._metric import (
     arcface,
+    barlow_twins,
     circle,
     contrastive,
     cosface,
@@ -38,6 +40,7 @@ from ._metric import (
     subcenter_arcface,
     supervised_contrastive,
     triplet_margin,
+    vicreg,
 )
 from ._policy import grpo
 from ._preference import (
@@ -108,6 +111,7 @@ __all__ = [
     "approx_ndcg",
     "arcface",
     "asymmetric_loss",
+    "barlow_twins",
     "beta_nll",
     "bi_tempered_logistic",
     "binary_crossentropy",
@@ -117,6 +121,7 @@ __all__ = [
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
     "categorical_hinge",
+    "ciou_loss",
     "circle",
     "contrastive",
     "cosface",
@@ -127,6 +132,7 @@ __all__ = [
     "crps_gaussian",
     "ctc",
     "dice",
+    "diou_loss",
     "distillation_kl",
     "dpo",
     "expectile",
@@ -135,6 +141,7 @@ __all__ = [
     "generalized_crossentropy",
     "generalized_dice",
     "generalized_jsd",
+    "giou_loss",
     "grouped_info_nce",
     "grpo",
     "hausdorff_dt",
@@ -189,4 +196,5 @@ __all__ = [
     "triplet_margin",
     "tversky",
     "tweedie",
+    "vicreg",
 ]

@@ -2,7 +2,8 @@
 
 * ``_pairs``: pairs and triplets (``contrastive``, ``triplet_margin``, ``margin_ranking``,
   ``cosine_embedding``, ``hinge_embedding``);
-* ``_self_supervised``: two views of the same items (``info_nce``, ``sigmoid_contrastive``);
+* ``_self_supervised``: two views of the same items (``info_nce``, ``sigmoid_contrastive``,
+  ``vicreg``, ``barlow_twins``);
 * ``_margins``: angular-margin classification against class centres (``arcface``,
   ``cosface``, ``sphereface``, ``subcenter_arcface``);
 * ``_proxies``: a learnable proxy per class (``proxy_anchor``);
@@ -17,7 +18,8 @@ Three input forms, each documented with its unreduced shape (what ``reduction="n
 * scores and ±1 labels (``margin_ranking``, ``hinge_embedding``): elementwise;
 * a batch of embeddings ``(N, D)`` with integer ``labels`` (``contrastive``: one loss per ordered
   pair, ``(N, N)``; ``supervised_contrastive`` and ``circle``: one per anchor, ``(N,)``) or two
-  views ``(N, D)`` of the same items (``info_nce``: ``(N, 2)``, one per anchor of each view).
+  views ``(N, D)`` of the same items (``info_nce``: ``(N, 2)``, one per anchor of each view;
+  ``vicreg`` and ``barlow_twins``: ``()``, one statistic of the whole batch).
 
 For the batch forms a ``mask`` of shape ``(N,)`` removes embeddings from the batch altogether (as
 anchors and as partners), so padding rows never act as negatives; ``sample_weight`` of shape
@@ -37,13 +39,16 @@ from ._proxies import proxy_anchor
 from ._self_supervised import (
     _scalar_parameter,  # noqa: F401
     _sigmoid_rows,  # noqa: F401
+    barlow_twins,
     global_nce_losses,
     info_nce,
     sigmoid_contrastive,
+    vicreg,
 )
 
 __all__ = [
     "arcface",
+    "barlow_twins",
     "circle",
     "contrastive",
     "cosface",
@@ -60,4 +65,5 @@ __all__ = [
     "subcenter_arcface",
     "supervised_contrastive",
     "triplet_margin",
+    "vicreg",
 ]

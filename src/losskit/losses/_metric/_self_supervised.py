@@ -1,4 +1,5 @@
-"""Self-supervised losses on two views of the same items: InfoNCE / NT-Xent, SigLIP."""
+"""Self-supervised losses on two views of the same items: InfoNCE / NT-Xent, SigLIP, VICReg,
+Barlow Twins."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ._base import (
     _finish_anchors,
     _gram,
     _masked_logsumexp,
+    _non_negative,
     _off_diagonal,
     _positive,
     _real,
@@ -317,3 +319,210 @@ def _sigmoid_rows(
     zero = xp.zeros_like(margin)
     terms = _softplus(xp, -xp.where(keep, margin, zero))
     return xp.sum(xp.where(keep, terms, zero), axis=1)
+
+
+# ---------------------------------------------------------------------- batch statistics forms
+def _enter_views(
+    z_a: Any, z_b: Any, mask: Any, reduction: str, normalizer: Any
+) -> tuple[ArrayAPIBackend, Any, Any, Any]:
+    """Backend, the two views ``(N, D)`` with masked rows set to 0, and the kept rows as 0/1
+    weights ``(N, 1)`` in their dtype."""
+    backend, (a, b), checking = enter_arrays(
+        reduction, normalizer, {"z_a": z_a, "z_b": z_b}, (mask,)
+    )
+    n = _batch(backend, a, "z_a", allow_empty=True)
+    _batch(backend, b, "z_b", allow_empty=True)
+    if not _validate.same_shape(backend.shape(a), backend.shape(b)):
+        raise ValueError(
+            f"z_a and z_b must have the same shape (two views of the same batch); got "
+            f"{backend.shape(a)} and {backend.shape(b)}"
+        )
+    xp = backend.xp
+    if mask is None:
+        return backend, a, b, xp.ones_like(a[:, :1])
+    rows = xp.expand_dims(_row_mask(backend, mask, a, n, checking), axis=1)
+    zero = xp.zeros_like(a)
+    kept = xp.where(rows, xp.ones_like(a[:, :1]), xp.zeros_like(a[:, :1]))
+    return backend, xp.where(rows, a, zero), xp.where(rows, b, zero), kept
+
+
+def _column_statistics(xp: Any, x: Any, kept: Any, count: Any) -> tuple[Any, Any]:
+    """The kept rows of ``x`` centred on their column means (other rows 0), and the unbiased
+    column variances ``Σ (x - x̄)² / (n - 1)``; ``count`` is ``max(n, 2)``."""
+    centred = (x - xp.sum(x, axis=0, keepdims=True) / count) * kept
+    return centred, xp.sum(centred * centred, axis=0) / (count - 1)
+
+
+def _kept_count(backend: ArrayAPIBackend, kept: Any) -> tuple[Any, Any]:
+    """The number of kept rows as ``max(n, 2)`` (a safe divisor) and whether ``n ≥ 2``."""
+    xp = backend.xp
+    n = xp.sum(kept)
+    return xp.maximum(n, xp.ones_like(n) * 2.0), n >= 2.0
+
+
+def _sum_off_diagonal_squares(backend: ArrayAPIBackend, matrix: Any) -> Any:
+    xp = backend.xp
+    off = _off_diagonal(backend, matrix[0, :])
+    return xp.sum(xp.where(off, matrix * matrix, xp.zeros_like(matrix)))
+
+
+@register(
+    "vicreg",
+    aliases=("vicreg_loss",),
+    kind="anchors",
+    task="self_supervised",
+    properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
+    references=(
+        "Bardes, Ponce & LeCun (2022), VICReg: Variance-Invariance-Covariance Regularization for "
+        "Self-Supervised Learning",
+        f"{_PML} VICRegLoss",
+    ),
+    **_METRIC,
+)
+def vicreg(
+    z_a: Any,
+    z_b: Any,
+    *,
+    sim_coeff: float = 25.0,
+    std_coeff: float = 25.0,
+    cov_coeff: float = 1.0,
+    eps: float = 1e-4,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""VICReg on two views ``z_a``, ``z_b`` ``(N, D)`` of the same N items: one value per batch.
+
+    With unbiased column variances :math:`σ^2_k` and covariance matrices
+    :math:`C = \frac{1}{N-1} \sum_i (z_i - \bar z)(z_i - \bar z)^\top` of each view,
+
+    .. math:: \ell = λ\,\frac{1}{ND}\sum_{i,k} (a_{ik} - b_{ik})^2
+              + μ\,\frac{v(a) + v(b)}{2} + ν\,\bigl(c(a) + c(b)\bigr),\quad
+              v(z) = \frac1D \sum_k \max\bigl(0, 1 - \sqrt{σ^2_k + ε}\bigr),\quad
+              c(z) = \frac1D \sum_{k \ne l} C_{kl}^2
+
+    with λ = ``sim_coeff`` (invariance), μ = ``std_coeff`` (variance), ν = ``cov_coeff``
+    (covariance), ε = ``eps``; the defaults 25, 25, 1 and 1e-4 are the paper's.
+
+    Unreduced shape ``()``: the loss is a statistic of the whole batch, so every reduction
+    returns the same value (``sample_weight`` can only be a scalar). ``mask`` ``(N,)`` removes
+    pairs from the batch before the statistics are taken; with fewer than two pairs left the
+    variances are undefined and the loss is exactly 0 with zero gradients.
+
+    Reference: Bardes, Ponce & LeCun (2022), VICReg. Matches pytorch-metric-learning
+    ``VICRegLoss(invariance_lambda=sim_coeff, variance_mu=std_coeff, covariance_v=cov_coeff,
+    eps=eps)(z_a, ref_emb=z_b)``.
+
+    >>> import numpy as np, losskit as lk
+    >>> z_a, z_b = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])
+    >>> round(float(lk.vicreg(z_a, z_b)), 6)
+    20.320563
+    """
+    sim_coeff = _non_negative("sim_coeff", sim_coeff)
+    std_coeff = _non_negative("std_coeff", std_coeff)
+    cov_coeff = _non_negative("cov_coeff", cov_coeff)
+    eps = _positive("eps", eps)
+    backend, a, b, kept = _enter_views(z_a, z_b, mask, reduction, normalizer)
+    xp = backend.xp
+    count, enough = _kept_count(backend, kept)
+    d = float(backend.shape(a)[1])
+    difference = a - b
+    invariance = xp.sum(difference * difference) / (count * d)
+    spread, covariance = 0.0, 0.0
+    for view in (a, b):
+        centred, variance = _column_statistics(xp, view, kept, count)
+        std = xp.sqrt(variance + eps)
+        spread = spread + xp.sum(xp.where(std < 1.0, 1.0 - std, xp.zeros_like(std))) / (2 * d)
+        scatter = xp.matmul(xp.permute_dims(centred, (1, 0)), centred)  # (D, D)
+        covariance = covariance + _sum_off_diagonal_squares(backend, scatter / (count - 1)) / d
+    loss = sim_coeff * invariance + std_coeff * spread + cov_coeff * covariance
+    return _finish_batch(backend, loss, enough, sample_weight, reduction, normalizer)
+
+
+@register(
+    "barlow_twins",
+    aliases=("barlow_twins_loss",),
+    kind="anchors",
+    task="self_supervised",
+    properties={"bounded": False, "batch": True},
+    contract_exceptions=_BATCH_PAIRS,
+    references=(
+        "Zbontar, Jing, Misra, LeCun & Deny (2021), Barlow Twins: Self-Supervised Learning via "
+        "Redundancy Reduction",
+        "MONAI BarlowTwinsLoss",
+    ),
+    **_METRIC,
+)
+def barlow_twins(
+    z_a: Any,
+    z_b: Any,
+    *,
+    off_diagonal_weight: float = 5e-3,
+    eps: float = 1e-6,
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Barlow Twins on two views ``z_a``, ``z_b`` ``(N, D)`` of the same N items: one value per
+    batch.
+
+    Each view's columns are standardised over the batch, :math:`\tilde z_{ik} =
+    (z_{ik} - \bar z_k) / (σ_k + ε)` with the unbiased standard deviation :math:`σ_k`; the
+    cross-correlation of the views :math:`c_{kl} = \frac1N \sum_i \tilde a_{ik} \tilde b_{il}`
+    is pulled towards the identity:
+
+    .. math:: \ell = \sum_k (1 - c_{kk})^2 + λ \sum_{k \ne l} c_{kl}^2
+
+    with λ = ``off_diagonal_weight`` (the paper's 5e-3 by default) and ε = ``eps``.
+
+    Unreduced shape ``()``: the loss is a statistic of the whole batch, so every reduction
+    returns the same value (``sample_weight`` can only be a scalar). ``mask`` ``(N,)`` removes
+    pairs from the batch before the statistics are taken; with fewer than two pairs left the
+    standard deviations are undefined and the loss is exactly 0 with zero gradients.
+
+    Reference: Zbontar et al. (2021), Barlow Twins. Matches MONAI
+    ``BarlowTwinsLoss(lambd=off_diagonal_weight)(z_a, z_b)``, whose standardisation (unbiased
+    σ, ε = 1e-6 added to σ) this follows; the paper's code standardises with a batch-norm layer
+    (biased variance, ε = 1e-5 under the square root), which differs by O(1/N).
+
+    >>> import numpy as np, losskit as lk
+    >>> z_a, z_b = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 1.0], [0.0, 0.0]])
+    >>> round(float(lk.barlow_twins(z_a, z_b)), 6)
+    2.502497
+    """
+    off_diagonal_weight = _non_negative("off_diagonal_weight", off_diagonal_weight)
+    eps = _positive("eps", eps)
+    backend, a, b, kept = _enter_views(z_a, z_b, mask, reduction, normalizer)
+    xp = backend.xp
+    count, enough = _kept_count(backend, kept)
+    standard = []
+    for view in (a, b):
+        centred, variance = _column_statistics(xp, view, kept, count)
+        positive = variance > 0  # sqrt's gradient at 0 would be infinite
+        ones, zeros = xp.ones_like(variance), xp.zeros_like(variance)
+        std = xp.where(positive, xp.sqrt(xp.where(positive, variance, ones)), zeros)
+        standard.append(xp.permute_dims(centred / (std + eps), (1, 0)))
+    correlation = _gram(xp, standard[0], standard[1]) / count
+    off = _off_diagonal(backend, correlation[0, :])
+    diagonal = xp.sum(xp.where(off, xp.zeros_like(correlation), correlation), axis=1)
+    on = xp.sum((1.0 - diagonal) ** 2)
+    loss = on + off_diagonal_weight * _sum_off_diagonal_squares(backend, correlation)
+    return _finish_batch(backend, loss, enough, sample_weight, reduction, normalizer)
+
+
+def _finish_batch(
+    backend: ArrayAPIBackend,
+    loss: Any,
+    enough: Any,
+    sample_weight: Any,
+    reduction: str,
+    normalizer: Any,
+) -> Any:
+    """The reduction contract on a batch statistic ``loss`` ``()``, counted when the batch had
+    ``enough`` rows (else exactly 0, and no NaN from the unused value reaches the gradient)."""
+    xp = backend.xp
+    loss = xp.where(enough, loss, xp.zeros_like(loss))
+    return _finish_anchors(backend, loss, enough, sample_weight, reduction, normalizer)
