@@ -64,7 +64,7 @@ def main() -> float:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * BATCH / TRAIN
+            total += loss.item() * BATCH / TRAIN
         print(f"epoch {epoch + 1}: loss {total:.4f}")
     with torch.no_grad():
         dice_loss = lk.dice(y_test, net(x_test), mode="binary", from_logits=True, axis=1)

@@ -984,7 +984,7 @@ def format_table(comparison: Comparison) -> str:
 def legend(comparison: Comparison) -> str:
     """What the columns mean, for the terminal and the report."""
     config = comparison.config
-    trained = f"{config.epochs} epochs"
+    trained = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
     if config.model == "gbdt":
         trained = (
             f"{config.rounds} boosting rounds of depth-{TREE_DEPTH} trees (learning rate "

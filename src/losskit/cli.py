@@ -62,11 +62,15 @@ AUTO_CHUNK_ELEMENTS = 1 << 22  # ~32 MiB of float64 per file per chunk
 
 
 class CLIError(Exception):
-    """An error reported as one line on stderr; ``code`` is the exit status."""
+    """An error reported as one line on stderr; ``code`` is the exit status. The library's
+    pointer to ``lk.names()`` becomes the command's own, ``losskit list``."""
 
     def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
+        super().__init__(message.replace(LIBRARY_HINT, COMMAND_HINT))
         self.code = code
+
+
+LIBRARY_HINT, COMMAND_HINT = "(lk.names() lists them all)", "(`losskit list` shows them all)"
 
 
 # ------------------------------------------------------------------------------- progress
@@ -120,10 +124,7 @@ def lookup(name: str) -> LossInfo:
     try:
         return info(name)
     except KeyError as error:
-        message = error.args[0].replace(
-            "(lk.names() lists them all)", "(`losskit list` shows them all)"
-        )
-        raise CLIError(message) from None
+        raise CLIError(error.args[0]) from None
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -215,8 +216,10 @@ def written(what: str, write: Callable[[], Any]) -> Any:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the catalogue as a table (or JSON), optionally filtered by family and task."""
     entries = [info(n) for n in names()]
-    entries = [e for e in entries if args.family in (None, e.family)]
-    entries = [e for e in entries if args.task in (None, e.task)]
+    family = None if args.family is None else args.family.lower()  # --family Robust works too
+    task = None if args.task is None else args.task.lower()
+    entries = [e for e in entries if family in (None, e.family)]
+    entries = [e for e in entries if task in (None, e.task)]
     if not entries:
         families = sorted({info(n).family for n in names()})
         tasks = sorted({info(n).task for n in names()})
@@ -898,6 +901,11 @@ def _print_result(args: argparse.Namespace, entry: LossInfo, accumulator: Accumu
 
 
 # ------------------------------------------------------------------------------- compare
+def _count(n: int, noun: str) -> str:
+    """``"1 epoch"``, ``"30 epochs"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train the same classifier once per loss and print (and report) the comparison."""
     config = _compare.Config(
@@ -921,7 +929,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     except _compare.CompareError as error:
         raise CLIError(str(error)) from None
     directory = writable_directory(args.report, "--report") if args.report else None
-    length = f"{config.rounds} rounds" if config.model == "gbdt" else f"{config.epochs} epochs"
+    length = (
+        _count(config.rounds, "round") if config.model == "gbdt" else _count(config.epochs, "epoch")
+    )
     print(f"{data.summary()}; {config.model} on {backend}, {length}", flush=True)
     progress = Progress(_compare.total_steps(config), "compare", enabled=not args.no_progress)
     try:
