@@ -82,11 +82,7 @@ def test_chunked_value_matches_the_reference(option, backend_name, dtype):
     np.testing.assert_allclose(backend.to_numpy(got), expected, **tolerance(dtype))
 
 
-#: JAX compiles every call (seconds each): its cases run with the slow rest in CI
-SLOW_JAX = pytest.param("jax", marks=pytest.mark.slow)
-
-
-@pytest.mark.parametrize("backend_name", ["torch", SLOW_JAX, "tensorflow"])
+@pytest.mark.parametrize("backend_name", ["torch", "jax", "tensorflow"])
 @pytest.mark.parametrize("option", OPTIONS, ids=str)
 def test_float64_gradient_matches_differences_of_the_reference(option, backend_name):
     backend = get_backend(backend_name)
@@ -173,7 +169,7 @@ RUNS = {"torch": _torch_run, "jax": _jax_run, "tensorflow": _tensorflow_run}
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none", "sum_over_batch_size"])
-@pytest.mark.parametrize("framework", ["torch", SLOW_JAX, "tensorflow"])
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
 @pytest.mark.parametrize("option", OPTIONS, ids=str)
 def test_fused_equals_plain_with_the_student_gradients(option, framework, reduction):
     pytest.importorskip(framework)
