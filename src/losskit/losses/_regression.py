@@ -481,7 +481,7 @@ def _check_non_negative(backend: ArrayAPIBackend, x: Any, name: str) -> None:
     "poisson_nll",
     aliases=("poisson_nll_loss",),
     domain="real",
-    properties={"elicits": "mean", "proper": True, "bounded": False},
+    properties={"elicits": "mean", "proper": True, "convex": True, "bounded": False},
     references=("torch.nn.PoissonNLLLoss",),
     **_REGRESSION,
 )
@@ -529,7 +529,7 @@ def poisson_nll(
     "gaussian_nll",
     aliases=("gaussian_nll_loss",),
     domain="real",
-    properties={"elicits": "mean", "proper": True, "bounded": False},
+    properties={"elicits": "mean", "proper": True, "convex": True, "bounded": False},
     references=("torch.nn.GaussianNLLLoss; Nix & Weigend (1994)",),
     **_REGRESSION,
 )
@@ -574,7 +574,7 @@ def gaussian_nll(
     "laplace_nll",
     aliases=("laplace_nll_loss",),
     domain="real",
-    properties={"elicits": "median", "proper": True, "bounded": False},
+    properties={"elicits": "median", "proper": True, "convex": True, "bounded": False},
     references=("Laplace distribution negative log-likelihood; Kendall & Gal (2017)",),
     **_REGRESSION,
 )
