@@ -21,14 +21,18 @@ SUITES = {
     "torch": "benchmarks.torch_losses",
     "torch_compile": "benchmarks.torch_compile",
     "metric_learning": "benchmarks.metric_learning",
+    "self_supervised": "benchmarks.self_supervised",
+    "transport": "benchmarks.transport",
     "jax": "benchmarks.jax_losses",
     "tf": "benchmarks.tf_losses",
     "segmentation": "benchmarks.segmentation",
+    "image": "benchmarks.image",
     "linear_ce": "benchmarks.linear_ce",
     "linear_log_probs": "benchmarks.linear_log_probs",
     "linear_distill": "benchmarks.linear_distill",
     "llm": "benchmarks.llm_losses",
     "boost": "benchmarks.boost",
+    "forecast": "benchmarks.forecast",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 

@@ -141,6 +141,17 @@ def _segmentation(mode: str = "multiclass", **params: Any) -> Callable[[], Case]
     return make
 
 
+def _images(side: int, **params: Any) -> Callable[[], Case]:
+    """Two-channel images in [0, 1], channels last: the prediction a noisy copy of the target."""
+
+    def make() -> Case:
+        r = _rng()
+        y = r.random((3, side, side, 2))
+        return Case([y, np.clip(0.6 * y + 0.4 * r.random(y.shape), 0.0, 1.0)], params)
+
+    return make
+
+
 def _ranking(**params: Any) -> Callable[[], Case]:
     def make() -> Case:
         r = _rng()
@@ -160,6 +171,18 @@ def _two_views(**params: Any) -> Callable[[], Case]:
     def make() -> Case:
         r = _rng()
         return Case([r.normal(size=(N, D)), r.normal(size=(N, D))], params, differentiable=(0, 1))
+
+    return make
+
+
+def _point_clouds(**params: Any) -> Callable[[], Case]:
+    """A batch of 4 pairs of 2-D clouds: 6 target points against 5 predicted points, shifted
+    (far enough that float32 rounding of the potentials stays well inside the tolerance)."""
+
+    def make() -> Case:
+        r = _rng()
+        true, pred = r.normal(size=(4, 6, 2)), r.normal(size=(4, 5, 2)) + 1.5
+        return Case([true, pred], params, differentiable=(0, 1))
 
     return make
 
@@ -211,6 +234,28 @@ def _crps_gaussian() -> Case:
 def _ensemble() -> Case:
     r = _rng()
     return Case([r.normal(size=N), r.normal(size=(N, 8))])
+
+
+def _threshold_ensemble() -> Case:
+    """An ensemble scored above the threshold 0 (some members and outcomes below it)."""
+    r = _rng()
+    return Case([r.normal(size=N), r.normal(size=(N, 8))], {"a": 0.0})
+
+
+def _quantile_levels() -> Case:
+    """Three predicted quantiles per point, crossing in some rows."""
+    r = _rng()
+    return Case([r.normal(size=(N, 3)), r.normal(size=(N, 3, 3))], {"quantiles": [0.1, 0.5, 0.9]})
+
+
+def _multivariate_ensemble(**params: Any) -> Callable[[], Case]:
+    """An ensemble of 5 members of a 3-vector per example, and the observed vector."""
+
+    def make() -> Case:
+        r = _rng()
+        return Case([r.normal(size=(N, 3)), r.normal(size=(N, 5, 3))], params)
+
+    return make
 
 
 def _beta_nll() -> Case:
@@ -324,6 +369,9 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "boundary_loss": _segmentation(),
     "hausdorff_dt": _segmentation(),
     "soft_cldice": _segmentation(),
+    # image similarity
+    "ssim": _images(10, win_size=5),
+    "ms_ssim": _images(16, win_size=3, weights=(0.2, 0.3, 0.5)),
     # metric learning
     "contrastive": _embeddings_labels(),
     "supervised_contrastive": _embeddings_labels(),
@@ -354,6 +402,10 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "brier": _binary_probs(),
     "crps_gaussian": _crps_gaussian,
     "crps_ensemble": _ensemble,
+    "twcrps_ensemble": _threshold_ensemble,
+    "multi_quantile": _quantile_levels,
+    "energy_score": _multivariate_ensemble(),
+    "variogram_score": _multivariate_ensemble(p=0.5),
     "beta_nll": _beta_nll,
     # policy optimisation and distillation of language models
     "grpo": _policy(epsilon_high=0.28),
@@ -368,6 +420,8 @@ FACTORIES: dict[str, Callable[[], Case]] = {
     "orpo": _preference(2, average=True),
     "simpo": _preference(2, average=True, label_smoothing=0.1),
     "cpo": _preference(2, label_smoothing=0.1),
+    # optimal transport (blur 2 against clouds of spread ~1: the extra iterations converge)
+    "sinkhorn_divergence": _point_clouds(blur=2.0, diameter=8.0, extra_iterations=30),
     # bounding-box regression
     "giou_loss": _boxes,
     "diou_loss": _boxes,

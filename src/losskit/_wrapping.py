@@ -18,6 +18,7 @@ _CLASS_NAMES = {"listnet": "ListNet", "listmle": "ListMLE", "ntxent": "NTXent"}
 _CLASS_NAMES["simpo"] = "SimPO"
 _CLASS_NAMES |= {"arcface": "ArcFace", "cosface": "CosFace", "sphereface": "SphereFace"}
 _CLASS_NAMES["subcenter_arcface"] = "SubCenterArcFace"
+_CLASS_NAMES |= {"ssim": "SSIM", "ms_ssim": "MSSSIM"}
 
 
 def class_name(name: str) -> str:

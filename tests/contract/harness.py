@@ -177,7 +177,8 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
     -1e-9 to -1e3, in a different order for each input. Real-valued
     predictions: ±1e4 and 0 (positive scales such as a variance: 1e-6 and 1e4). Embeddings: zero
     vectors and vectors of norm 1e4. Positive means: 1e-8 and 1e4. Boxes: the target itself, point,
-    flat, 1e4-wide and far-away boxes. Plus a batch of one example.
+    flat, 1e4-wide and far-away boxes. Point clouds: identical, collapsed and far-apart clouds.
+    Plus a batch of one example.
     """
     base = spec_.case()
     out: list[tuple[str, Case]] = [("batch of one", take(base, slice(0, 1)))]
@@ -198,6 +199,10 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
             x[1::2] *= 1e4 / np.linalg.norm(x[1::2], axis=-1, keepdims=True)
             inputs[i] = x
         out.append(("zero and 1e4-norm embeddings", replace(base, inputs=inputs)))
+        return out
+    if domain == "point_cloud":
+        inputs[1] = _edge_clouds(np.asarray(inputs[0], dtype=float))
+        out.append(("identical, collapsed and 1e3-apart clouds", replace(base, inputs=inputs)))
         return out
     if domain == "log_probability":
         for shift, i in enumerate(base.differentiable):
@@ -223,6 +228,14 @@ def edge_samples(spec_: Spec) -> list[tuple[str, Case]]:
         inputs[i] = _cycle(np.array(edges), np.shape(inputs[i]))
     out.append(("predictions ±1e4, scales 1e-6 and 1e4", replace(base, inputs=inputs)))
     return out
+
+
+def _edge_clouds(target: np.ndarray) -> np.ndarray:
+    """Predicted point clouds ``(B, M, D)`` at the edges, cloud by cloud against the target's:
+    the target itself (a divergence of exactly 0, every point on a point of the other cloud),
+    every point on the target's first point, and the target moved 1e3 away in every coordinate."""
+    edges = [lambda t: t, lambda t: np.broadcast_to(t[:1], t.shape), lambda t: t + 1e3]
+    return np.stack([edges[k % len(edges)](t) for k, t in enumerate(target)])
 
 
 def _edge_boxes(target: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -13,11 +13,23 @@ from typing import Any
 import numpy as np
 
 from reference_box import REFERENCES as _BOX
+from reference_forecast import REFERENCES as _FORECAST
+from reference_image import REFERENCES as _IMAGE
 from reference_llm_policy import REFERENCES as _LLM_POLICY
 from reference_pointwise import REFERENCES as _POINTWISE
 from reference_preference import REFERENCES as _PREFERENCE
 from reference_sets import REFERENCES as _SETS
+from reference_transport import REFERENCES as _TRANSPORT
 
 Reference = Callable[[list[np.ndarray], dict[str, Any]], np.ndarray]
 
-REFERENCES: dict[str, Reference] = {**_POINTWISE, **_SETS, **_PREFERENCE, **_LLM_POLICY, **_BOX}
+REFERENCES: dict[str, Reference] = {
+    **_POINTWISE,
+    **_SETS,
+    **_PREFERENCE,
+    **_LLM_POLICY,
+    **_BOX,
+    **_FORECAST,
+    **_TRANSPORT,
+    **_IMAGE,
+}

@@ -26,6 +26,9 @@ class ArrayAPIBackend:
     """Array-API implementation of the seam; one instance per array namespace."""
 
     name = "array_api"
+    #: Whether arithmetic on NaN stays silent (no warning), so that a value check may let a
+    #: loss compute first and prove its inputs clean from the output (NumPy warns instead).
+    quiet_nan = False
 
     def __init__(self, xp: Any, name: str | None = None) -> None:
         self.xp = xp
@@ -155,6 +158,12 @@ class ArrayAPIBackend:
         if not keepdims:
             out = _squeeze(xp, out, axis, x.ndim)
         return out
+
+    def softmin(self, cost: Any, h: Any, eps: float) -> Any:
+        """The soft minimum ``-ε log Σ_j exp(h_j - C_ij / ε)`` over the last axis of ``cost``
+        ``(..., N, M)``, with ``h`` ``(..., M)``: ``(..., N)`` (the Sinkhorn update)."""
+        shifted = self.xp.expand_dims(h, axis=-2) - cost / eps
+        return -eps * self.logsumexp(shifted, axis=-1)
 
     def log_softmax_parts(self, x: Any, axis: int = -1) -> tuple[Any, Any]:
         """``(d, r)`` with ``log_softmax(x) = d - r`` along ``axis``, both exact: ``d = x - max``

@@ -63,6 +63,7 @@ def _with_tanh_slope(value: Any) -> Any:
 
 class JaxBackend(ArrayAPIBackend):
     name = "jax"
+    quiet_nan = True
 
     def __init__(self) -> None:
         super().__init__(jnp)

@@ -320,6 +320,7 @@ def _with_target_slope(rows: Any, y: Any, y_pred: Any, where: Any, slope: Any) -
 
 class TensorFlowBackend(ArrayAPIBackend):
     name = "tensorflow"
+    quiet_nan = True
 
     def __init__(self) -> None:
         super().__init__(_TF_NAMESPACE)

@@ -210,6 +210,7 @@ class _CTC(torch.autograd.Function):
 
 class TorchBackend(ArrayAPIBackend):
     name = "torch"
+    quiet_nan = True
 
     def __init__(self) -> None:
         super().__init__(xp)
@@ -258,12 +259,32 @@ class TorchBackend(ArrayAPIBackend):
     def _host_any(self, condition: Any) -> bool:
         return bool(torch.any(condition))
 
+    def has_nan(self, x: Any) -> bool:
+        if self.is_tracing(x):
+            return False
+        if x.ndim == 0:  # a loss's mean or sum: no reduction to run
+            return bool(torch.isnan(x))
+        return bool(torch.isnan(torch.sum(x))) and bool(torch.isnan(x).any())
+
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 
     def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         dims = tuple(range(x.ndim)) if axis is None else axis
         return torch.logsumexp(x, dim=dims, keepdim=keepdims)
+
+    def softmin(self, cost: Any, h: Any, eps: float) -> Any:
+        # one fused pass for h - C/ε, then, without autograd, the log-sum-exp in place on that
+        # temporary: one N×M allocation instead of three (the Sinkhorn loop's whole cost);
+        # small matrices take the fewest kernel launches instead
+        shifted = torch.sub(h.unsqueeze(-2), cost, alpha=1.0 / eps)
+        small = shifted.numel() < 1 << 16
+        if small or shifted.requires_grad or self._traced(shifted):
+            return -eps * torch.logsumexp(shifted, dim=-1)
+        top = shifted.amax(dim=-1, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+        shifted.sub_(top).exp_()
+        return -eps * (shifted.sum(dim=-1).log_() + top.squeeze(-1))
 
     def log_softmax(self, x: Any, axis: int = -1) -> Any:
         if self._traced(x) or x.numel() == 0:  # traced: the generic exact form
@@ -279,7 +300,8 @@ class TorchBackend(ArrayAPIBackend):
         read, so on the CPU and untraced only; elsewhere the kernel's NaN stays."""
         if x.device.type != "cpu" or out.numel() == 0:
             return False
-        return bool(torch.isnan(torch.sum(out))) and not bool(torch.isnan(x).any())
+        total = out if out.ndim == 0 else torch.sum(out)
+        return bool(torch.isnan(total)) and not bool(torch.isnan(x).any())
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         return F.softmax(x, dim=axis)

@@ -625,17 +625,11 @@ class _SparseCrossentropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, z: Any, labels: Any, smoothing: float, reduction: str) -> Any:
-        top, first, e, r = _softmax_rest(z, 1)
-        index = labels[:, None]
-        loss = r - (z.gather(1, index) - top) * (1.0 - smoothing)
-        if smoothing:
-            loss = loss - (z.mean(1, keepdim=True) - top) * smoothing
+        index = labels.unsqueeze(1)  # methods, not indexing: a small call is mostly dispatch
+        loss, (e, first, r) = _sparse_rows(z, index, smoothing)
         ctx.save_for_backward(z, e, first, r, index)
         ctx.options = (smoothing, reduction)
-        loss = loss[:, 0]
-        if reduction == "none":
-            return loss
-        return loss.sum() if reduction == "sum" else loss.mean()
+        return _reduce_rows(loss, reduction)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -656,8 +650,31 @@ class _SparseCrossentropy(torch.autograd.Function):
         return p.scatter_add_(1, index, target.to(p.dtype)), None, None, None
 
 
+def _sparse_rows(z: Any, index: Any, smoothing: float) -> tuple[Any, tuple[Any, Any, Any]]:
+    """The ``(N, 1)`` losses of :class:`_SparseCrossentropy`, and what its backward needs."""
+    top, first, e, r = _softmax_rest(z, 1)
+    label_term = z.gather(1, index).sub_(top)
+    if smoothing:
+        loss = r - label_term.mul_(1.0 - smoothing)
+        loss = loss - (z.mean(1, keepdim=True) - top) * smoothing
+    else:
+        loss = r - label_term
+    return loss, (e, first, r)
+
+
+def _reduce_rows(loss: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return loss.squeeze(1)
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
 def sparse_crossentropy(z: Any, labels: Any, smoothing: float, reduction: str) -> Any:
-    """Sparse cross-entropy over the last axis of logits of any rank (labels: valid indices)."""
-    flat = z.reshape(-1, z.shape[-1])
-    loss = _SparseCrossentropy.apply(flat, labels.reshape(-1).long(), smoothing, reduction)
+    """Sparse cross-entropy over the last axis of logits of any rank (labels: valid indices).
+    Where no gradient is recorded (inference), the same formula runs without the autograd
+    function, whose bookkeeping is most of a small call."""
+    flat, flat_labels = z.reshape(-1, z.shape[-1]), labels.reshape(-1).long()
+    if z.requires_grad and torch.is_grad_enabled():
+        loss = _SparseCrossentropy.apply(flat, flat_labels, smoothing, reduction)
+    else:
+        loss = _reduce_rows(_sparse_rows(flat, flat_labels.unsqueeze(1), smoothing)[0], reduction)
     return loss.reshape(labels.shape) if reduction == "none" else loss

@@ -19,6 +19,7 @@ from ._crossentropy import (
     sparse_categorical_crossentropy,
 )
 from ._distillation import distillation_kl, generalized_jsd
+from ._image import ms_ssim, ssim
 from ._linear import linear_cross_entropy
 from ._linear_distill import linear_distillation
 from ._linear_logps import linear_log_probs
@@ -55,6 +56,10 @@ from ._probabilistic import (
     brier,
     crps_ensemble,
     crps_gaussian,
+    energy_score,
+    multi_quantile,
+    twcrps_ensemble,
+    variogram_score,
 )
 from ._ranking import (
     approx_ndcg,
@@ -106,6 +111,7 @@ from ._structured import (
     multiclass_hinge,
     sparsemax_loss,
 )
+from ._transport import sinkhorn_divergence
 
 __all__ = [
     "approx_ndcg",
@@ -135,6 +141,7 @@ __all__ = [
     "diou_loss",
     "distillation_kl",
     "dpo",
+    "energy_score",
     "expectile",
     "focal_tversky",
     "gaussian_nll",
@@ -168,6 +175,8 @@ __all__ = [
     "mean_absolute_percentage_error",
     "mean_squared_error",
     "mean_squared_logarithmic_error",
+    "ms_ssim",
+    "multi_quantile",
     "multi_similarity",
     "multiclass_hinge",
     "normalized_crossentropy",
@@ -181,6 +190,7 @@ __all__ = [
     "quantile",
     "sigmoid_contrastive",
     "simpo",
+    "sinkhorn_divergence",
     "smooth_l1",
     "soft_cldice",
     "soft_margin",
@@ -189,12 +199,15 @@ __all__ = [
     "sparsemax_loss",
     "sphereface",
     "squared_hinge",
+    "ssim",
     "subcenter_arcface",
     "supervised_contrastive",
     "symmetric_crossentropy",
     "taylor_crossentropy",
     "triplet_margin",
     "tversky",
+    "twcrps_ensemble",
     "tweedie",
+    "variogram_score",
     "vicreg",
 ]

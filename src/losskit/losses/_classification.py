@@ -8,7 +8,7 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import enter_pair, enter_pair_eps, finish, full_target
+from ._common import convert_pair, enter_pair, enter_pair_eps, finish, full_target
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
@@ -180,13 +180,21 @@ def kl_divergence(
     """
     from_logits = _validate.check_bool("from_logits", from_logits)
     log_target = _validate.check_bool("log_target", log_target)
-    backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
+    check_reduction(reduction, normalizer)
+    backend, y_true, y_pred, eps = convert_pair(y_true, y_pred)
+    checking = _validate.checking_values(backend, y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
-    if checking and not from_logits:
-        _validate.check_class_probabilities(backend, y_pred, eps, axis)
-    if checking and not log_target:
-        _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")
+    if checking:  # y_true's NaN and range checks read one min and max
+        bounds = None
+        if log_target:
+            _validate.check_no_nan(backend, y_true, "y_true")
+        else:
+            bounds = _validate.nan_checked_bounds(backend, y_true, "y_true")
+        _validate.check_no_nan(backend, y_pred, "y_pred")
+        if not from_logits:
+            _validate.check_class_probabilities(backend, y_pred, eps, axis)
+        _validate.check_bounds_in_unit_interval(bounds, "y_true (probabilities)")
     y_true = full_target(backend, y_true, y_pred)
     log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     if log_target:

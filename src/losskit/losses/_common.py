@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend, backend_of
-from .._reduce import check_reduction, reduce_loss
+from .._reduce import check_reduction, fused_reduction, reduce_loss
 
 
 def enter_pair(
@@ -32,15 +32,58 @@ def enter_pair_eps(
     """:func:`enter_pair` and the machine epsilon of ``y_pred``'s own dtype (the tolerance of
     :func:`losskit._validate.check_class_probabilities` scales with it)."""
     check_reduction(reduction, normalizer)
+    backend, y_true, y_pred, eps = convert_pair(y_true, y_pred, names)
+    checking = _validate.checking_values(backend, y_pred)
+    if checking:
+        _validate.check_no_nan(backend, y_true, names[0])
+        _validate.check_no_nan(backend, y_pred, names[1])
+    return backend, y_true, y_pred, checking, eps
+
+
+def enter_fused_pair(
+    y_true: Any,
+    y_pred: Any,
+    reduction: str,
+    normalizer: Any,
+    sample_weight: Any,
+    mask: Any,
+) -> tuple[ArrayAPIBackend, Any, Any, str, dict[str, Any] | None]:
+    """:func:`enter_pair` for an elementwise loss whose every entry is NaN where an input is:
+    ``(backend, y_true, y_pred, fused, proof)`` with ``fused`` the reduction its primitive may
+    apply (:func:`losskit._reduce.fused_reduction`). When that is a mean or a sum and value
+    checks run, the NaN scans of the inputs are left to the output: pass it to :func:`settle`
+    with ``proof``. Otherwise ``proof`` is None and the inputs were scanned here, as
+    :func:`enter_pair` does."""
+    check_reduction(reduction, normalizer)
+    backend, y_true, y_pred, _ = convert_pair(y_true, y_pred, ("y_true", "y_pred"))
+    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    if not _validate.checking_values(backend, y_pred):
+        return backend, y_true, y_pred, fused, None
+    if fused != "none" and backend.quiet_nan and 0 not in backend.shape(y_pred):
+        return backend, y_true, y_pred, fused, {"y_true": y_true, "y_pred": y_pred}
+    _validate.check_no_nan(backend, y_true, "y_true")
+    _validate.check_no_nan(backend, y_pred, "y_pred")
+    return backend, y_true, y_pred, fused, None
+
+
+def settle(backend: ArrayAPIBackend, loss: Any, proof: dict[str, Any] | None) -> Any:
+    """``loss``, once it has proven the inputs of :func:`enter_fused_pair` free of NaN (one host
+    read of the scalar; the inputs are scanned only if it is NaN)."""
+    if proof is not None:
+        _validate.check_nan_behind(backend, loss, proof)
+    return loss
+
+
+def convert_pair(
+    y_true: Any, y_pred: Any, names: tuple[str, str] = ("y_true", "y_pred")
+) -> tuple[ArrayAPIBackend, Any, Any, float]:
+    """Backend, ``y_true`` and ``y_pred`` in the compute dtype (``y_true`` broadcastable to
+    ``y_pred``), and the machine epsilon of ``y_pred``'s own dtype."""
     true, pred = names
     backend, y_pred, eps = _inputs.prediction(y_pred, pred)
     y_true = _inputs.targets(backend, y_true, y_pred, true)
     _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred), names)
-    checking = _validate.checking_values(backend, y_pred)
-    if checking:
-        _validate.check_no_nan(backend, y_true, true)
-        _validate.check_no_nan(backend, y_pred, pred)
-    return backend, y_true, y_pred, checking, eps
+    return backend, y_true, y_pred, eps
 
 
 def finish(

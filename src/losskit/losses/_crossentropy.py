@@ -83,16 +83,24 @@ def binary_crossentropy(
     _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     checking = _validate.checking_values(backend, y_pred)
+    fused = "none"
+    if from_logits:
+        fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    # a fused mean or sum of logits is NaN whenever a logit is: it proves y_pred clean
+    proven = checking and fused != "none" and pos_weight is None and backend.quiet_nan
     if checking:
-        _check_inputs(backend, y_true, y_pred, from_logits)
+        _check_targets(backend, y_true)
+        if not proven:
+            _check_prediction(backend, y_pred, from_logits)
     if pos_weight is not None:
         pos_weight = _pos_weight(backend, pos_weight, y_pred, checking)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
         loss = backend.binary_crossentropy_logits(y_true, y_pred, pos_weight, fused)
         if fused != "none":
+            if proven:
+                _validate.check_nan_behind(backend, loss, {"y_pred": y_pred})
             return loss
     else:
         loss = backend.binary_crossentropy_probs(y_true, y_pred, pos_weight)
@@ -352,9 +360,15 @@ def sparse_categorical_crossentropy(
     labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
     xp = backend.xp
     valid = None if ignore_index is None else labels != ignore_index
+    fused = fused_reduction(
+        backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
+    )
+    # a fused mean or sum of every row's loss is NaN whenever a logit is: it proves y_pred clean
+    proven = checking and from_logits and fused != "none" and backend.quiet_nan
     if checking:
         _validate.check_labels(backend, labels, num_classes, valid)
-        _check_prediction(backend, y_pred, from_logits)
+        if not proven:
+            _check_prediction(backend, y_pred, from_logits)
     else:  # unchecked labels must still never reach a gather out of range
         labels = xp.clip(labels, 0, num_classes - 1)
     if valid is not None:
@@ -389,9 +403,6 @@ def sparse_categorical_crossentropy(
                 mean_weight=weight,
             )
     if from_logits:
-        fused = fused_reduction(
-            backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
-        )
         logits = backend.moveaxis(y_pred, axis, -1)
         if softcap is not None:
             logits = soft_cap(backend, logits, softcap)
@@ -399,11 +410,13 @@ def sparse_categorical_crossentropy(
             loss = backend.sparse_crossentropy_logits(labels, logits, label_smoothing)
             loss = loss + z_loss_term(backend, logits, z_loss)
             if fused != "none":
-                return backend.reduce_all(loss, fused)
+                loss = backend.reduce_all(loss, fused)
         else:
             loss = backend.sparse_crossentropy_logits(labels, logits, label_smoothing, fused)
-            if fused != "none":
-                return loss
+        if fused != "none":
+            if proven:
+                _validate.check_nan_behind(backend, loss, {"y_pred": y_pred})
+            return loss
     else:
         loss = _sparse_from_probabilities(
             backend, labels, y_pred, axis, label_smoothing, checking, eps
@@ -524,14 +537,26 @@ def z_loss_term(backend: ArrayAPIBackend, logits: Any, z_loss: float) -> Any:
 
 
 def _check_prediction(backend: ArrayAPIBackend, y_pred: Any, from_logits: bool) -> None:
-    _validate.check_no_nan(backend, y_pred, "y_pred")
-    if not from_logits:
-        _validate.check_probabilities(backend, y_pred)
+    """No NaN in ``y_pred``, and probabilities in [0, 1] (one reduction: min and max)."""
+    if from_logits:
+        _validate.check_no_nan(backend, y_pred, "y_pred")
+        return
+    _validate.check_unit_interval_no_nan(
+        backend,
+        y_pred,
+        "y_pred",
+        "y_pred (probabilities, from_logits=False)",
+        hint=_validate.FROM_LOGITS_HINT,
+    )
+
+
+def _check_targets(backend: ArrayAPIBackend, y_true: Any) -> None:
+    """No NaN in ``y_true`` and values in [0, 1]: one reduction (min and max), one host read."""
+    _validate.check_unit_interval_no_nan(backend, y_true, "y_true", "y_true (targets)")
 
 
 def _check_inputs(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, from_logits: bool) -> None:
-    _validate.check_no_nan(backend, y_true, "y_true")
-    _validate.check_unit_interval(backend, y_true, "y_true (targets)")
+    _check_targets(backend, y_true)
     _check_prediction(backend, y_pred, from_logits)
 
 

@@ -435,7 +435,7 @@ def lambda_loss(
 
     with ``G = (2^y - 1)/IDCG``, the current ranks ``r`` (valid items sorted by score,
     descending, ties by position), ``D(r) = log2(1 + r)``, ``ρ_ij = |1/D(r_i) - 1/D(r_j)|``
-    (LambdaRank's |ΔNDCG|) and ``δ_ij = 1/D(|r_i - r_j|) - 1/D(|r_i - r_j| + 1)``. The weights
+    (LambdaRank's ``|ΔNDCG|``) and ``δ_ij = 1/D(|r_i - r_j|) - 1/D(|r_i - r_j| + 1)``. The weights
     are constants for the gradient (the ranks are piecewise constant). ``mu`` (μ >= 0, allRank's
     default 10) mixes the two NDCG-Loss2++ terms, ``sigma`` (σ > 0) scales the score gaps; the
     logistic term is ``softplus/ln 2``, exact for any gap (allRank clamps the sigmoid at 1e-10).

@@ -9,9 +9,8 @@ import numpy as np
 
 from .. import _validate
 from .._backend import ArrayAPIBackend
-from .._reduce import fused_reduction
 from .._registry import register
-from ._common import enter_pair, finish, full_target
+from ._common import enter_fused_pair, enter_pair, finish, full_target, settle
 
 _KERAS_EPSILON = 1e-7
 _REGRESSION: dict[str, Any] = {"family": "regression", "kind": "elementwise", "task": "regression"}
@@ -50,10 +49,11 @@ def mean_squared_error(
     >>> float(lk.mean_squared_error(np.array([0.0, 1.0]), np.array([1.0, 3.0])))
     2.5
     """
-    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
-    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    backend, y_true, y_pred, fused, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
+    )
     if fused != "none":
-        return backend.squared_error(y_true, y_pred, fused)
+        return settle(backend, backend.squared_error(y_true, y_pred, fused), proof)
     loss = backend.squared_error(y_true, y_pred)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -228,10 +228,11 @@ def huber(
     [0.125, 2.5]
     """
     delta = _positive("delta", delta)
-    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
-    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    backend, y_true, y_pred, fused, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
+    )
     if fused != "none":
-        return backend.huber_error(y_true, y_pred, delta, fused)
+        return settle(backend, backend.huber_error(y_true, y_pred, delta, fused), proof)
     loss = backend.huber_error(y_true, y_pred, delta)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -264,10 +265,11 @@ def smooth_l1(
     [0.125, 2.5]
     """
     beta = _positive("beta", beta, allow_zero=True)
-    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
-    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
+    backend, y_true, y_pred, fused, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
+    )
     if fused != "none":
-        return backend.smooth_l1_error(y_true, y_pred, beta, fused)
+        return settle(backend, backend.smooth_l1_error(y_true, y_pred, beta, fused), proof)
     loss = backend.smooth_l1_error(y_true, y_pred, beta)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
@@ -339,15 +341,19 @@ def quantile(
     if len(levels) > 1:
         y_true, y_pred = _with_level_axis(y_true, y_pred, len(levels))
     backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
-    xp = backend.xp
     q: Any = (
         levels[0]
         if len(levels) == 1
         else backend.astype(backend.asarray(list(levels), y_pred), y_pred.dtype)
     )
-    d = y_true - y_pred
-    loss = xp.where(d >= 0, q * d, (q - 1.0) * d)
+    loss = pinball(backend.xp, y_true - y_pred, q)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+def pinball(xp: Any, d: Any, q: Any) -> Any:
+    """The pinball loss ``max(q d, (q - 1) d)`` of the errors ``d = y - ŷ`` at the levels ``q``
+    (a number, or an array that broadcasts against ``d``)."""
+    return xp.where(d >= 0, q * d, (q - 1.0) * d)
 
 
 def _quantile_levels(quantiles: Any) -> tuple[float, ...]:

@@ -1,63 +1,24 @@
-"""Scoring rules for probabilistic forecasts: Brier, CRPS (Gaussian and ensemble), β-NLL."""
+"""Univariate scores: Brier, CRPS (Gaussian, ensemble, threshold-weighted ensemble), β-NLL."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from .. import _inputs, _validate
-from .._backend import ArrayAPIBackend
-from .._reduce import check_reduction
-from .._registry import register
-from ._common import enter_pair, finish, full_target
+from ... import _inputs, _validate
+from ..._backend import ArrayAPIBackend
+from ..._reduce import check_reduction
+from ..._registry import register
+from .._common import enter_pair, finish, full_target
+from ._base import FAMILY as _FAMILY
+from ._base import observation as _observation
+from ._base import parameter as _parameter
 
-_FAMILY: dict[str, Any] = {"family": "probabilistic"}
 #: 1/√π and √(2/π) (= 2φ(0)), the constants of the Gaussian CRPS.
 _INV_SQRT_PI = 1.0 / math.sqrt(math.pi)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 #: Floor of σ inside the (gradient-free) standardised error: a smallest normal float32.
 _TINY = 1e-37
-
-
-def _parameter(
-    backend: ArrayAPIBackend,
-    value: Any,
-    like: Any,
-    name: str,
-    checking: bool,
-    *,
-    allow_zero: bool,
-) -> Any:
-    """A per-element positive parameter (σ, variance) on ``like``'s backend and dtype.
-
-    It must broadcast to ``like``'s shape without enlarging it; a shape that is a strict prefix
-    of ``like``'s (one value per sample, as torch's GaussianNLLLoss accepts a variance without
-    the last axis) is expanded on the right, as the reduction contract does for weights.
-    """
-    value = backend.asarray(value, like, name)
-    if not (backend.is_floating(value) or backend.is_integral(value)):
-        raise TypeError(f"{name} must be a numeric array or number; got dtype {value.dtype}")
-    value = backend.astype(value, like.dtype)
-    shape, target = backend.shape(value), backend.shape(like)
-    if 0 < len(shape) < len(target) and _validate.same_shape(shape, target[: len(shape)]):
-        value = backend.xp.reshape(value, shape + (1,) * (len(target) - len(shape)))
-        shape = backend.shape(value)
-    joint = _validate.broadcast_shapes(shape, target)
-    if joint is None or not _validate.same_shape(joint, target):
-        raise ValueError(
-            f"{name} of shape {shape} must broadcast to the prediction's shape {target} (or be "
-            f"a prefix of it, e.g. one value per sample)"
-        )
-    if checking:
-        bounds = backend.min_max(value)
-        if bounds is not None:
-            low = bounds[0]
-            if low != low:
-                raise ValueError(f"{name} contains NaN")
-            if low < 0 or (low == 0 and not allow_zero):
-                kind = "non-negative" if allow_zero else "positive"
-                raise ValueError(f"{name} must be {kind}; got a minimum of {low:g}")
-    return value
 
 
 # ---------------------------------------------------------------------- Brier
@@ -188,7 +149,7 @@ def crps_gaussian(
     reduction: str = "mean",
     normalizer: Any = None,
 ) -> Any:
-    r"""Continuous ranked probability score of a Gaussian forecast N(``mu``, ``sigma``²).
+    r"""Continuous ranked probability score of a Gaussian forecast (mean ``mu``, spread ``sigma``).
 
     .. math:: \ell = σ\left[z\,(2Φ(z) - 1) + 2φ(z) - \tfrac{1}{\sqrt{π}}\right],
               \qquad z = \frac{y - μ}{σ}
@@ -267,6 +228,87 @@ def crps_ensemble(
     >>> round(float(lk.crps_ensemble(np.array([0.5]), np.array([[0.0, 1.0, 3.0]]))), 6)
     0.5
     """
+    backend, loss = _ensemble_crps(
+        "crps_ensemble", y_true, ensemble, axis, estimator, reduction, normalizer
+    )
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+@register(
+    "twcrps_ensemble",
+    aliases=("threshold_weighted_crps",),
+    kind="axis",
+    task="regression",
+    domain="real",
+    properties={"proper": True, "bounded": False},
+    references=(
+        "Gneiting & Ranjan (2011), Comparing Density Forecasts Using Threshold- and "
+        "Quantile-Weighted Scoring Rules; Allen, Ginsbourger & Ziegel (2023), Evaluating "
+        "Forecasts for High-Impact Events Using Transformed Kernel Scores; "
+        "scoringrules.twcrps_ensemble",
+    ),
+    **_FAMILY,
+)
+def twcrps_ensemble(
+    y_true: Any,
+    ensemble: Any,
+    *,
+    a: float = -math.inf,
+    b: float = math.inf,
+    axis: int = -1,
+    estimator: str = "nrg",
+    sample_weight: Any = None,
+    mask: Any = None,
+    reduction: str = "mean",
+    normalizer: Any = None,
+) -> Any:
+    r"""Threshold-weighted CRPS of an ensemble: the CRPS after the chaining function ``v``.
+
+    .. math:: \ell = \frac1m\sum_i |v(x_i) - v(y)|
+              - \frac{1}{2m^2}\sum_{i,j} |v(x_i) - v(x_j)|,
+              \qquad v(x) = \min(\max(x, a), b)
+
+    This is the CRPS :math:`\int (F(z) - 1\{y \le z\})^2 w(z)\,dz` weighted by the
+    indicator ``w = 1`` on ``[a, b]`` (Gneiting & Ranjan 2011), in the kernel form of Allen et
+    al. (2023): outcomes and members are moved to the nearest point of ``[a, b]`` and scored
+    with :func:`crps_ensemble` (same ``axis``, ``estimator`` and shapes; ``"fair"`` is the
+    fair form). ``a`` alone (``b = inf``) emphasises the upper tail above the threshold ``a``,
+    ``b`` alone the lower tail below ``b``, both an interval; with neither it is
+    :func:`crps_ensemble`. Members outside ``[a, b]`` get no gradient: the score does not
+    depend on where they lie out there. Matches scoringrules' ``twcrps_ensemble(obs, fct, a,
+    b)`` (its default chaining function) for each estimator. Proper (not strictly: forecasts
+    that agree on ``[a, b]`` score the same). References: Gneiting & Ranjan (2011); Allen,
+    Ginsbourger & Ziegel (2023).
+
+    >>> import numpy as np, losskit as lk
+    >>> y, x = np.array([0.5]), np.array([[0.0, 1.0, 3.0]])
+    >>> round(float(lk.twcrps_ensemble(y, x, a=1.0)), 6)
+    0.222222
+    """
+    a = _validate.check_range("a", a, -math.inf, math.inf)
+    b = _validate.check_range("b", b, -math.inf, math.inf)
+    if not a < b:
+        raise ValueError(
+            f"twcrps_ensemble needs a < b (the weighted interval [a, b]); got {a}, {b}"
+        )
+    backend, loss = _ensemble_crps(
+        "twcrps_ensemble", y_true, ensemble, axis, estimator, reduction, normalizer, (a, b)
+    )
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+def _ensemble_crps(
+    name: str,
+    y_true: Any,
+    ensemble: Any,
+    axis: int,
+    estimator: str,
+    reduction: str,
+    normalizer: Any,
+    interval: tuple[float, float] | None = None,
+) -> tuple[ArrayAPIBackend, Any]:
+    """The unreduced CRPS of the ensemble on ``axis``, after the chaining function
+    ``v(x) = min(max(x, a), b)`` of ``interval = (a, b)`` when given."""
     _validate.check_choice("estimator", estimator, _ESTIMATORS)
     check_reduction(reduction, normalizer)
     backend, ensemble, _ = _inputs.prediction(ensemble, "ensemble")
@@ -274,11 +316,11 @@ def crps_ensemble(
     size = backend.shape(ensemble)[axis]
     fair = estimator in ("fair", "pwm")
     if size is None:
-        raise ValueError("crps_ensemble needs the ensemble axis to have a static size")
+        raise ValueError(f"{name} needs the ensemble axis to have a static size")
     if size < (2 if fair else 1):
         need = "at least two members" if fair else "at least one member"
         raise ValueError(
-            f"crps_ensemble with estimator={estimator!r} needs {need} on axis {axis}; got {size}"
+            f"{name} with estimator={estimator!r} needs {need} on axis {axis}; got {size}"
         )
     checking = _validate.checking_values(backend, ensemble)
     members = backend.moveaxis(ensemble, axis, -1)
@@ -286,34 +328,22 @@ def crps_ensemble(
     if checking:
         _validate.check_no_nan(backend, y, "y_true")
         _validate.check_no_nan(backend, members, "ensemble")
+    if interval is not None:
+        y, members = (_chain(backend.xp, v, *interval) for v in (y, members))
     xp = backend.xp
     d = members - xp.expand_dims(y, axis=-1)
     error = xp.mean(xp.sign(d) * d, axis=-1)
     pairs = size * (size - 1) if fair else size * size
-    loss = error - _spread_sum(backend, d, size) / float(pairs)
-    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return backend, error - _spread_sum(backend, d, size) / float(pairs)
 
 
-def _observation(
-    backend: ArrayAPIBackend, y_true: Any, members: Any, axis: int, shape: tuple[Any, ...]
-) -> Any:
-    """``y_true`` with the shape of ``members`` (member axis last) without its last axis."""
-    y = _inputs.targets(backend, y_true, members)
-    reduced = backend.shape(members)[:-1]
-    own = backend.shape(y)
-    if len(own) == len(shape) and own[axis] == 1:  # the member axis kept with size 1
-        y = backend.xp.squeeze(y, axis=axis)
-        own = backend.shape(y)
-    joint = _validate.broadcast_shapes(own, reduced)
-    if joint is None or not _validate.same_shape(joint, reduced):
-        raise ValueError(
-            f"y_true of shape {own} does not match the ensemble of shape {shape} with members "
-            f"on axis {axis}: "
-            f"y_true must have the ensemble's shape without that axis (or broadcast to it)"
-        )
-    if own != reduced:
-        y = backend.broadcast_like(y, members[..., 0])
-    return y
+def _chain(xp: Any, x: Any, a: float, b: float) -> Any:
+    """``min(max(x, a), b)``, with derivative 0 at (and beyond) each threshold."""
+    if a > -math.inf:
+        x = xp.where(x > a, x, xp.zeros_like(x) + a)
+    if b < math.inf:
+        x = xp.where(x < b, x, xp.zeros_like(x) + b)
+    return x
 
 
 def _spread_sum(backend: ArrayAPIBackend, d: Any, size: int) -> Any:
