@@ -289,17 +289,74 @@ def _pairs(sizes: Sizes) -> list[Pair]:
     ]
 
 
-def _cases(suite: str, pairs: list[Pair], quick: bool = False) -> Iterator[Case]:
-    for validation in (OFF,) if quick else (OFF, ON):  # the smoke run: checks off only
+def _forward(loss_fn: Callable[[], torch.Tensor]) -> Step:
+    """Forward only, outside autograd (inference, evaluation): the loss, and no gradient."""
+
+    def step() -> tuple[torch.Tensor, None]:
+        with torch.no_grad():
+            return loss_fn(), None
+
+    return step
+
+
+#: The losses whose N=32 calls are also timed forward only, and in the smoke run.
+CORE = (
+    "sparse CE (logits)",
+    "categorical CE (logits)",
+    "kl_divergence (logits)",
+    "binary CE (logits)",
+    "MSE",
+    "huber",
+)
+
+
+def _forward_pairs(sizes: Sizes) -> list[Pair]:
+    """The core losses forward only, on the inputs of their forward + backward rows."""
+    d = _Data()
+    n, c = sizes["classes"]
+    z, labels, probs = d.leaf((n, c)), d.labels((n,), c), torch.softmax(d.normal((n, c)), -1)
+    x, target = d.leaf(sizes["elements"]), d.normal(sizes["elements"])
+    hard = (d.uniform(sizes["elements"]) < 0.5).float()
+    classes, elements = size_label((n, c)), size_label(sizes["elements"])
+
+    def kl_native() -> torch.Tensor:
+        return F.kl_div(F.log_softmax(z, -1), probs, reduction="batchmean")
+
+    calls = [
+        ("sparse CE (logits)", classes, "F.cross_entropy", lambda: F.cross_entropy(z, labels),
+         lambda: lk.sparse_categorical_crossentropy(labels, z, from_logits=True)),
+        ("categorical CE (logits)", classes, "F.cross_entropy(probs)",
+         lambda: F.cross_entropy(z, probs),
+         lambda: lk.categorical_crossentropy(probs, z, from_logits=True)),
+        ("kl_divergence (logits)", classes, "F.kl_div(batchmean)", kl_native,
+         lambda: lk.kl_divergence(probs, z, from_logits=True)),
+        ("binary CE (logits)", elements, "F.binary_cross_entropy_with_logits",
+         lambda: F.binary_cross_entropy_with_logits(x, hard),
+         lambda: lk.binary_crossentropy(hard, x, from_logits=True)),
+        ("MSE", elements, "F.mse_loss", lambda: F.mse_loss(x, target),
+         lambda: lk.mean_squared_error(target, x)),
+        ("huber", elements, "F.huber_loss", lambda: F.huber_loss(x, target),
+         lambda: lk.huber(target, x)),
+    ]  # fmt: skip
+    return [(loss, size, name, _forward(a), _forward(b)) for loss, size, name, a, b in calls]
+
+
+def _cases(suite: str, pairs: list[Pair]) -> Iterator[Case]:
+    for validation in (OFF, ON):  # ON is the default a user runs
         for loss, size, native_name, native, ours in pairs:
             yield Case(suite, loss, size, native_name, validation, native, ours, _value)
 
 
 def cases(quick: bool) -> Iterator[Case]:
-    """Large-input and small-input (overhead) cases, validation off then on."""
-    yield from _cases("torch eager", _pairs(QUICK if quick else LARGE), quick)
-    if not quick:  # the smoke run (CI) skips the N=32 rows: the same code at another size
-        yield from _cases("torch overhead", _pairs(SMALL))
+    """Large-input and small-input (overhead) cases, validation off then on; the N=32 rows of
+    the core losses forward only too. The smoke run (CI) keeps the N=32 rows of the core
+    losses only, so that a regression of the per-call overhead shows there."""
+    yield from _cases("torch eager", _pairs(QUICK if quick else LARGE))
+    small = _pairs(SMALL)
+    if quick:
+        small = [pair for pair in small if pair[0] in CORE]
+    yield from _cases("torch overhead", small)
+    yield from _cases("torch overhead fwd", _forward_pairs(SMALL))
 
 
 def versions() -> dict[str, str]:

@@ -303,12 +303,47 @@ def check_finite_in(backend: ArrayAPIBackend, arrays: dict[str, Any], hint: str 
             raise ValueError(f"{name} contains inf or NaN{hint}")
 
 
-def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
+def check_nan_behind(backend: ArrayAPIBackend, output: Any, arrays: dict[str, Any]) -> None:
+    """:func:`check_no_nan` of ``arrays`` (name → array), in order, proven by ``output`` instead
+    of read: a loss's fused mean or sum is NaN whenever an input it read holds a NaN, so one
+    host read of that scalar clears every input; only a NaN output (an input's NaN, or an
+    ``inf - inf`` the scans then clear) has each input scanned, to name the first at fault."""
+    if not backend.has_nan(output):
+        return
+    for name, x in arrays.items():
+        check_no_nan(backend, x, name)
+
+
+def check_unit_interval_no_nan(
+    backend: ArrayAPIBackend, x: Any, nan_name: str, name: str, *, hint: str = ""
+) -> None:
+    """:func:`check_no_nan` (naming ``nan_name``) then :func:`check_unit_interval` (naming
+    ``name``), with one reduction and one host read: every backend's min and max are NaN when
+    ``x`` holds a NaN."""
+    check_bounds_in_unit_interval(nan_checked_bounds(backend, x, nan_name), name, hint=hint)
+
+
+def nan_checked_bounds(backend: ArrayAPIBackend, x: Any, name: str) -> tuple[float, float] | None:
+    """``(min, max)`` of ``x`` (None: empty or traced) after :func:`check_no_nan`'s check, from
+    the same one reduction and host read (min and max are NaN when ``x`` holds a NaN)."""
     bounds = backend.min_max(x)
+    if bounds is not None and (bounds[0] != bounds[0] or bounds[1] != bounds[1]):
+        raise ValueError(f"{name} contains NaN")
+    return bounds
+
+
+def check_bounds_in_unit_interval(
+    bounds: tuple[float, float] | None, name: str, *, hint: str = ""
+) -> None:
+    """:func:`check_unit_interval` on bounds already read (None: nothing to check)."""
     if bounds is not None and (bounds[0] < 0 or bounds[1] > 1):
         raise ValueError(
             f"{name} must lie in [0, 1]; got values in [{bounds[0]:g}, {bounds[1]:g}]{hint}"
         )
+
+
+def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
+    check_bounds_in_unit_interval(backend.min_max(x), name, hint=hint)
 
 
 FROM_LOGITS_HINT = ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
