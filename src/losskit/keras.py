@@ -13,10 +13,15 @@ are stacked on axis 1 of ``y_pred``: ``TripletMargin()(None, stack([a, p, n], ax
 ``CosFace``, ``SphereFace``, ``SubCenterArcFace``) are layers instead, which own their class
 centres as a trainable weight: ``ArcFace(num_classes=10, embedding_size=64)(embeddings, labels)``.
 
-Keras reductions map onto losskit's contract: ``"sum_over_batch_size"`` and ``"mean"`` divide
-``Σ w·ℓ`` by the number of entries that count, ``"mean_with_sample_weight"`` by ``Σ w`` (losskit's
-``"mean"``), ``"sum"`` and ``None``/``"none"`` as named. ``sample_weight`` and a Keras mask on
-``y_pred`` are the contract's ``sample_weight`` and ``mask``.
+Reductions are Keras's, on Keras's per-sample values: an elementwise loss (``kind="elementwise"``
+in the registry: MSE, binary cross-entropy, ...) is averaged over the last axis first, as
+``keras.losses.MeanSquaredError`` does (a rank-1 batch has one value per entry); other losses
+give their unreduced value (one per sample for a class axis, one per batch for VICReg).
+``reduction=None``/``"none"`` returns those values weighted by ``sample_weight``, ``"sum"`` their
+sum, ``"sum_over_batch_size"`` and ``"mean"`` their sum over the number that count,
+``"mean_with_sample_weight"`` over the sum of the weights. ``sample_weight`` and a Keras mask on
+``y_pred`` are the contract's ``sample_weight`` and ``mask``. The plain functions keep losskit's
+elementwise contract.
 
 Every class is registered as Keras-serializable (package ``losskit``), so a model compiled with
 one saves and loads with ``keras.models.load_model(path)``, every parameter restored, without
@@ -81,26 +86,42 @@ class Loss(keras.losses.Loss):
         self.loss = loss
         # for a sum, the first term's input convention (the terms must agree)
         self._input_names = positional_inputs(loss.terms()[0][1].function)
+        self._elementwise = all(_is_elementwise(term.function) for _, term in loss.terms())
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
         _check_library(y_true, y_pred)
         mask = keras.backend.get_keras_mask(y_pred) if hasattr(y_pred, "_keras_mask") else None
-        value = self.loss(
-            *self._inputs(y_true, y_pred),
-            sample_weight=sample_weight,
-            mask=mask,
-            reduction=REDUCTIONS[self.reduction],
-        )
-        if REDUCTIONS[self.reduction] == "none":
-            return _keras_rank(value, sample_weight)
-        return _scale_for_replicas(value) if self.reduction in _AVERAGES else value
+        inputs = self._inputs(y_true, y_pred)
+        if self.reduction in _AVERAGES:
+            # Σ w·ℓ over the count (or the weights) of the entries that count equals Keras's
+            # average of the per-sample values: averaging the last axis first changes nothing
+            reduction = REDUCTIONS[self.reduction]
+            value = self.loss(*inputs, sample_weight=sample_weight, mask=mask, reduction=reduction)
+            return _scale_for_replicas(value)
+        value = self.loss(*inputs, sample_weight=sample_weight, mask=mask, reduction="none")
+        per_sample = self._per_sample(value)
+        if self.reduction == "sum":
+            return backend_of(per_sample).xp.sum(per_sample)
+        return _keras_rank(per_sample, sample_weight)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Keras's per-sample values, unweighted."""
         _check_library(y_true, y_pred)
-        return self.loss(*self._inputs(y_true, y_pred), reduction="none")
+        return self._per_sample(self.loss(*self._inputs(y_true, y_pred), reduction="none"))
+
+    def _per_sample(self, value: Any) -> Any:
+        """Keras's per-sample values from the unreduced loss: an elementwise loss of rank ≥ 2 is
+        averaged over its last axis (the features, as Keras's own losses do)."""
+        if not self._elementwise or len(value.shape) < 2:
+            return value
+        return backend_of(value).xp.mean(value, axis=-1)
 
     def _inputs(self, y_true: Any, y_pred: Any) -> list[Any]:
-        """The loss's positional inputs from Keras's ``(y_true, y_pred)``."""
+        """The loss's positional inputs from Keras's ``(y_true, y_pred)``; for an elementwise
+        pair, a ``(N,)`` target against a ``(N, 1)`` prediction gets its trailing axis, as
+        Keras's own losses do (``model.fit`` with ``y`` of shape ``(N,)`` and a ``Dense(1)``)."""
+        if self._elementwise and self._input_names[:2] == ["y_true", "y_pred"]:
+            y_true, y_pred = _same_rank(y_true, y_pred)
         return from_target_and_prediction(self._input_names, y_true, y_pred, _unstack)
 
     def get_config(self) -> dict[str, Any]:
@@ -147,6 +168,29 @@ def _keras_rank(value: Any, sample_weight: Any) -> Any:
     if len(weight_shape) != 2 or weight_shape[-1] != 1:
         return value
     return backend_of(value).xp.expand_dims(value, axis=-1)
+
+
+def _is_elementwise(function: Any) -> bool:
+    """Whether ``function`` is registered as an elementwise loss (unregistered: not known)."""
+    name = _registry.name_of(function)
+    return name is not None and _registry.info(name).kind == "elementwise"
+
+
+def _same_rank(y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """Keras's rule for a pair whose ranks differ by one, the longer ending in an axis of size
+    1: a rank-1 array gets a trailing axis, otherwise the size-1 axis is dropped."""
+    if not hasattr(y_true, "shape") or not hasattr(y_pred, "shape"):
+        return y_true, y_pred
+    true_rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+    if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+        if true_rank == 1:
+            return backend_of(y_true).xp.expand_dims(y_true, axis=-1), y_pred
+        return y_true, backend_of(y_pred).xp.squeeze(y_pred, axis=-1)
+    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        if pred_rank == 1:
+            return y_true, backend_of(y_pred).xp.expand_dims(y_pred, axis=-1)
+        return backend_of(y_true).xp.squeeze(y_true, axis=-1), y_pred
+    return y_true, y_pred
 
 
 def _unstack(y_pred: Any, index: int) -> Any:

@@ -72,25 +72,24 @@ def check_every_loss() -> None:
 
 
 def check_reductions() -> None:
+    """Keras's reductions of the per-sample values (MSE: the mean over the last axis)."""
     y, p = np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[0.5, 0.0], [2.0, 1.0]])
     w = np.array([1.0, 3.0])
-    per = (p - y) ** 2 * w[:, None]
+    per_sample = ((p - y) ** 2).mean(axis=-1) * w
     expected = {
-        "sum_over_batch_size": per.sum() / 4,
-        "mean": per.sum() / 4,
-        "mean_with_sample_weight": per.sum() / (2 * w.sum()),
-        "sum": per.sum(),
+        "sum_over_batch_size": per_sample.sum() / 2,
+        "mean": per_sample.sum() / 2,
+        "mean_with_sample_weight": per_sample.sum() / w.sum(),
+        "sum": per_sample.sum(),
+        None: per_sample,
     }
     for reduction, value in expected.items():
         loss = lkk.MeanSquaredError(reduction=reduction)
         got = keras.ops.convert_to_numpy(loss(tensor(y), tensor(p), sample_weight=tensor(w)))
-        np.testing.assert_allclose(got, value, rtol=1e-6, err_msg=reduction)
+        np.testing.assert_allclose(got, value, rtol=1e-6, err_msg=str(reduction))
         native = keras.losses.MeanSquaredError(reduction=reduction)
-        # Keras averages over the last axis first; with 2 columns that is a factor 1/2 on "sum".
-        scale = 2.0 if reduction == "sum" else 1.0
         ref = keras.ops.convert_to_numpy(native(tensor(y), tensor(p), sample_weight=tensor(w)))
-        if reduction != "mean_with_sample_weight":
-            np.testing.assert_allclose(got, scale * ref, rtol=1e-6, err_msg=reduction)
+        np.testing.assert_allclose(got, ref, rtol=1e-6, err_msg=str(reduction))
     print("reductions ok")
 
 
@@ -125,8 +124,8 @@ def _per_sample_pairs():
 def check_per_sample_weights() -> None:
     """Keras-style (N, 1) and (N,) sample weights give Keras's own values (and shapes)."""
     per_sample, elementwise = _per_sample_pairs()
-    calls = [(*row, r) for row in per_sample for r in ("sum_over_batch_size", "sum", None)]
-    calls += [(*row, "sum_over_batch_size") for row in elementwise]  # Keras averages axis -1
+    reductions = ("sum_over_batch_size", "sum", None)
+    calls = [(*row, r) for row in [*per_sample, *elementwise] for r in reductions]
     for w in (np.linspace(0.5, 2.5, 5)[:, None], np.linspace(0.5, 2.5, 5)):
         for cls, options, y, p, reduction in calls:
             ours = getattr(lkk, cls)(reduction=reduction, **options)
