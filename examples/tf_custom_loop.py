@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 
+# TensorFlow's start-up log, set before it is imported: C++ messages off, and oneDNN's custom
+# operations off (TensorFlow prints a notice about them on import that no log level hides)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np
 import tensorflow as tf

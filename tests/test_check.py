@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import losskit as lk
-from losskit._check import PROPERTIES
+from losskit._check import PROPERTIES, REQUIREMENTS
+from losskit._check._adapt import library_of
 from losskit._check._elicit import reference_distributions
+from losskit._check._report import VERDICTS
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
 
@@ -33,10 +38,10 @@ def _eta_index(finding: lk._check.Finding, eta: float) -> int:
 def test_binary_crossentropy_is_strictly_proper_and_calibrated(from_logits):
     report = lk.check("binary_crossentropy", task="binary", from_logits=from_logits)
     proper = report["proper"]
-    assert proper.verdict == "pass"
+    assert proper.verdict == "yes"
     assert proper.value < 1e-6
     assert proper.data["strict"] is True
-    assert report["calibrated"].verdict == "pass"
+    assert report["calibrated"].verdict == "yes"
     # the recovered link is the identity on probabilities, σ⁻¹ on logits
     q = np.asarray(proper.data["q_star"])
     np.testing.assert_allclose(q, proper.data["eta"], atol=1e-6)
@@ -49,39 +54,39 @@ def test_binary_crossentropy_is_strictly_proper_and_calibrated(from_logits):
 
 def test_binary_crossentropy_from_logits_is_the_canonical_logistic_loss():
     report = lk.check("bce", task="binary", from_logits=True)
-    assert report["canonical_link"].verdict == "pass"
-    assert report["lipschitz"].verdict == "pass"
+    assert report["canonical_link"].verdict == "yes"
+    assert report["lipschitz"].verdict == "yes"
     assert report["lipschitz"].value == pytest.approx(1.0, abs=1e-9)  # |σ(z) - y| ≤ 1
-    assert report["convex"].verdict == "pass"
-    assert report["bounded"].verdict == "fail"  # softplus grows linearly
+    assert report["convex"].verdict == "yes"
+    assert report["bounded"].verdict == "no"  # softplus grows linearly
 
 
 def test_categorical_crossentropy_is_proper_on_the_simplex():
     report = lk.check("categorical_crossentropy", task="multiclass")
-    assert report["proper"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
     np.testing.assert_allclose(
         report["proper"].data["q_star"], report["proper"].data["eta"], atol=1e-5
     )
-    assert report["calibrated"].verdict == "pass"
-    assert report["canonical_link"].verdict == "pass"  # through the softmax
+    assert report["calibrated"].verdict == "yes"
+    assert report["canonical_link"].verdict == "yes"  # through the softmax
 
 
 def test_sparse_categorical_crossentropy_from_logits_is_canonical_and_shift_invariant():
     report = lk.check("sparse_categorical_crossentropy", task="multiclass", from_logits=True)
     assert "class-index targets" in report.domain
-    assert report["proper"].verdict == "pass"
-    assert report["canonical_link"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
+    assert report["canonical_link"].verdict == "yes"
     assert "adding a constant to every logit" in report["canonical_link"].meaning
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 def test_brier_is_strictly_proper(task):
     report = lk.check("brier", task=task)
-    assert report["proper"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
     assert report["proper"].value < 1e-5
-    assert report["bounded"].verdict == "pass"
+    assert report["bounded"].verdict == "yes"
     # Brier through the sigmoid is not the canonical logistic loss: 2p(1-p)(p - y)
-    assert report["canonical_link"].verdict == "fail"
+    assert report["canonical_link"].verdict == "no"
     if task == "binary":
         assert report["proper"].data["strict"] is True
         assert report["bounded"].value == pytest.approx(1.0)  # (1 - 0)^2
@@ -97,12 +102,12 @@ def spherical_numpy(y_true, y_pred):
 def test_spherical_score_as_a_plain_numpy_function_is_strictly_proper():
     report = lk.check(spherical_numpy, task="binary")
     assert report.backend == "numpy"
-    assert report["proper"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
     assert report["proper"].data["strict"] is True
-    assert report["calibrated"].verdict == "pass"
+    assert report["calibrated"].verdict == "yes"
     assert report["gradient"].verdict == "info"  # no autodiff to compare on NumPy
     # -1 at a confident correct prediction: negative values, reported with the regret form
-    assert report["nonnegative"].verdict == "info"
+    assert report["nonnegative"].verdict == "no"
     assert report["nonnegative"].value == pytest.approx(-1.0, abs=1e-12)
     assert "regret" in report["nonnegative"].meaning
 
@@ -115,7 +120,7 @@ def test_spherical_score_in_torch_is_strictly_proper_over_three_classes():
 
     report = lk.check(spherical, task="multiclass")
     assert report.backend == "torch"
-    assert report["proper"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
     np.testing.assert_allclose(
         report["proper"].data["q_star"], report["proper"].data["eta"], atol=1e-5
     )
@@ -135,8 +140,8 @@ def _focal_minimiser(eta: float, gamma: float = 2.0) -> float:
 
 def test_focal_loss_is_not_proper_but_is_calibrated():
     report = lk.check("binary_focal_crossentropy", task="binary")  # gamma=2
-    assert report["proper"].verdict == "fail"
-    assert report["calibrated"].verdict == "pass"
+    assert report["proper"].verdict == "no"
+    assert report["calibrated"].verdict == "yes"
     link = report["link"]
     i = _eta_index(link, 0.7)
     expected = _focal_minimiser(0.7)
@@ -153,8 +158,8 @@ def test_focal_loss_is_not_proper_but_is_calibrated():
 def test_hinge_is_calibrated_but_not_proper():
     report = lk.check("hinge", task="binary")
     assert "scores" in report.domain
-    assert report["calibrated"].verdict == "pass"
-    assert report["proper"].verdict == "fail"
+    assert report["calibrated"].verdict == "yes"
+    assert report["proper"].verdict == "no"
     assert report["link"].value == "step (not invertible)"
     x = np.asarray(report["link"].data["x_star"])
     eta = np.asarray(report["link"].data["eta"])
@@ -165,7 +170,7 @@ def test_hinge_is_calibrated_but_not_proper():
 
 def test_squared_hinge_is_proper_composite_with_a_linear_link():
     report = lk.check("squared_hinge", task="binary")
-    assert report["proper"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
     x = np.asarray(report["link"].data["x_star"])
     eta = np.asarray(report["link"].data["eta"])
     np.testing.assert_allclose(x, 2 * eta - 1, atol=1e-6)  # z* = 2η - 1
@@ -173,24 +178,24 @@ def test_squared_hinge_is_proper_composite_with_a_linear_link():
 
 def test_crammer_singer_multiclass_hinge_is_not_calibrated():
     report = lk.check("multiclass_hinge", task="multiclass")
-    assert report["calibrated"].verdict == "fail"
+    assert report["calibrated"].verdict == "no"
     eta = np.asarray(report["calibrated"].witness["eta"])
     assert eta.max() < 0.5  # fails only without a majority class (Tewari & Bartlett, 2007)
 
 
 def test_mean_absolute_error_on_probabilities_is_symmetric_and_bounded():
     report = lk.check("mae", task="binary")
-    assert report["symmetric"].verdict == "pass"
+    assert report["symmetric"].verdict == "yes"
     assert report["symmetric"].value < 1e-12  # |0 - p| + |1 - p| = 1
-    assert report["bounded"].verdict == "pass"
+    assert report["bounded"].verdict == "yes"
     assert report["bounded"].value == pytest.approx(1.0)
-    assert report["proper"].verdict == "fail"
-    assert report["calibrated"].verdict == "pass"
+    assert report["proper"].verdict == "no"
+    assert report["calibrated"].verdict == "yes"
 
 
 def test_normalized_crossentropy_is_symmetric():
     report = lk.check("normalized_crossentropy", task="multiclass")
-    assert report["symmetric"].verdict == "pass"  # Σ_k log p_k / Σ_j log p_j = 1
+    assert report["symmetric"].verdict == "yes"  # Σ_k log p_k / Σ_j log p_j = 1
 
 
 @pytest.mark.parametrize(
@@ -205,7 +210,7 @@ def test_normalized_crossentropy_is_symmetric():
 def test_elicited_statistics(loss, statistic):
     report = lk.check(loss, task="regression")
     assert report["elicits"].value == statistic
-    assert report["scaling"].verdict == "pass"
+    assert report["scaling"].verdict == "yes"
     rows = report["elicits"].data["distributions"]
     for name, y in reference_distributions().items():
         c = rows[name]["minimiser"]
@@ -225,12 +230,12 @@ def test_huber_elicits_neither_mean_nor_median():
         # and solves its estimating equation Σ clip(y - c, -δ, δ) = 0 (δ = 1)
         assert abs(np.mean(np.clip(y - c, -1.0, 1.0))) < 1e-7
     assert report["scaling"].value == "translation equivariant only"
-    assert report["scaling"].verdict == "fail"
+    assert report["scaling"].verdict == "no"
 
 
 def test_mape_under_forecasts():
     report = lk.check("mape", task="regression")
-    assert report["elicits"].value == "none"
+    assert report["elicits"].value == "1/y-weighted median"
     assert "under-forecasts" in report["elicits"].meaning
     for name, y in reference_distributions().items():
         c = report["elicits"].data["distributions"][name]["minimiser"]
@@ -244,10 +249,10 @@ def test_mape_under_forecasts():
 def test_losskit_dice_is_minimised_at_a_soft_target():
     report = lk.check("dice", task="segmentation")
     assert report["minimum_at_target"].verdict == "pass"
-    assert report["decomposable"].verdict == "fail"  # batch statistics by default
-    assert report["scaling"].verdict == "pass"  # independent of the resolution
+    assert report["decomposable"].verdict == "no"  # batch statistics by default
+    assert report["scaling"].verdict == "yes"  # independent of the resolution
     per_image = lk.check(lk.Loss("dice", per_image=True), task="segmentation")
-    assert per_image["decomposable"].verdict == "pass"
+    assert per_image["decomposable"].verdict == "yes"
 
 
 def test_soft_dice_with_a_half_target_is_minimised_at_one():
@@ -292,7 +297,7 @@ def test_the_articles_binary_crossentropy_fails_the_boundary_gradient_check():
     # d/dz of -log(σ(z) + ε) at z = -30: σ(z)(1 - σ(z)) / (σ(z) + ε)
     assert witness["|d loss/d logit|"] == pytest.approx(p * (1 - p) / (p + 1e-7), rel=1e-6)
     assert report["scalar"].value == "sum"  # reduce_sum
-    assert report["bounded"].verdict == "pass"
+    assert report["bounded"].verdict == "yes"
     assert report["bounded"].value == pytest.approx(-math.log(1e-7), rel=1e-6)
     # losskit's own cross-entropy passes the same check
     assert lk.check("bce", task="binary")["finite"].verdict == "pass"
@@ -316,7 +321,7 @@ def test_a_batch_dependent_loss_fails_decomposability():
         return np.sum(d) / (1e-3 + np.max(d))
 
     report = lk.check(normalised, task="regression", backend="numpy")
-    assert report["decomposable"].verdict == "fail"
+    assert report["decomposable"].verdict == "no"
 
 
 def test_a_wrong_custom_gradient_is_caught():
@@ -363,8 +368,8 @@ def test_a_plain_function_in_each_framework(framework):
     assert report.dtype == "float64"
     assert report["scalar"].verdict == "pass"
     assert report["elicits"].value == "mean"
-    assert report["convex"].verdict == "pass"
-    assert report["lipschitz"].verdict == "fail"
+    assert report["convex"].verdict == "yes"
+    assert report["lipschitz"].verdict == "no"
     assert report["canonical_link"].meaning.startswith("d loss/d y_pred = 2")
     expected = "info" if framework == "numpy" else "pass"
     assert report["gradient"].verdict == expected
@@ -377,6 +382,86 @@ def test_auto_tries_torch_first_and_falls_back_to_numpy():
     assert report.backend == "numpy"
 
 
+NUMPY_ONLY_CHECK = """
+import sys, time, warnings
+warnings.simplefilter("error")  # a framework tensor passing through NumPy would warn
+import numpy as np
+import losskit as lk
+
+
+def mape(y_true, y_pred):
+    return np.mean(np.abs((y_true - y_pred) / y_true))
+
+
+start = time.perf_counter()
+report = lk.check(mape, task="regression")
+seconds = time.perf_counter() - start
+print(report.backend, round(seconds, 3), *sorted(set(sys.modules) & {"torch", "jax", "tensorflow"}))
+"""
+
+
+def test_a_numpy_function_is_checked_on_numpy_only():
+    """No framework is imported for a NumPy function, nor called with its tensors."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0")  # TensorFlow would log if imported
+    done = subprocess.run(
+        [sys.executable, "-c", NUMPY_ONLY_CHECK], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    backend, seconds, *frameworks = done.stdout.split()
+    assert backend == "numpy"
+    assert frameworks == []
+    assert float(seconds) < 10.0  # well under a second alone; the frameworks' imports took ~6 s
+
+
+def _numpy_helper(y, p):
+    return np.abs(p - y)
+
+
+def test_the_library_of_a_plain_function():
+    from functools import partial
+
+    torch = pytest.importorskip("torch")
+    jnp = pytest.importorskip("jax.numpy")
+    assert library_of(lambda y, p: np.mean((p - y) ** 2)) == "numpy"
+    assert library_of(lambda y, p: _numpy_helper(y, p).mean()) == "numpy"  # through a helper
+    assert library_of(partial(np.average, axis=0)) == "numpy"
+    assert library_of(lambda y, p: ((p - y) ** 2).mean()) is None  # operators only
+    assert library_of(lambda y, p: torch.mean((p - y) ** 2)) == "torch"
+    module = torch.nn.MSELoss()
+    assert library_of(lambda y, p: module(p, y)) == "torch"  # a module in a closure
+    assert library_of(module) == "torch"
+    assert library_of(lambda y, p: jnp.mean(np.float64(2.0) * (p - y) ** 2)) == "jax"
+    assert library_of(lk.mean_squared_error) is None  # losskit runs on every library
+
+
+def test_auto_runs_a_plain_function_on_its_own_framework():
+    jnp = pytest.importorskip("jax.numpy")
+    report = lk.check(lambda y, p: jnp.mean((p - y) ** 2), task="regression")
+    assert report.backend == "jax"
+    # a function of operators only tries NumPy first
+    assert lk.check(lambda y, p: ((p - y) ** 2).mean(), task="regression").backend == "numpy"
+
+
+def test_requirements_pass_or_fail_and_facts_are_yes_or_no(tmp_path):
+    mse = lk.check("mean_squared_error", task="regression", backend="numpy")
+    assert mse["bounded"].verdict == "no" and mse["bounded"].holds is False
+    assert mse["bounded"].witness is not None  # the evidence is kept
+    assert mse["nonnegative"].verdict == "yes" and mse["nonnegative"].value == 0
+    assert mse.failed() == []
+    bce = lk.check("binary_crossentropy", task="binary")
+    for fact in ("lipschitz", "symmetric", "bounded"):
+        assert bce[fact].verdict == "no", fact
+    assert bce["proper"].verdict == "yes"
+    assert bce["finite"].verdict == "pass" and bce.failed() == []
+    rows = {line.split()[0]: line.split()[1] for line in str(bce).splitlines()[3:20] if line}
+    assert rows["bounded"] == "no" and rows["finite"] == "pass"
+    assert "yes or no" in str(bce)  # the legend
+    html = bce.to_html(tmp_path).read_text(encoding="utf-8")
+    assert '<tr class="no"><td><code>bounded</code>' in html
+    assert 'class="fail"' not in html
+
+
 def test_logit_functions_without_a_from_logits_parameter():
     torch = pytest.importorskip("torch")
 
@@ -384,8 +469,8 @@ def test_logit_functions_without_a_from_logits_parameter():
         return torch.nn.functional.binary_cross_entropy_with_logits(y_pred, y_true)
 
     report = lk.check(logistic, task="binary", from_logits=True)
-    assert report["proper"].verdict == "pass"
-    assert report["canonical_link"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
+    assert report["canonical_link"].verdict == "yes"
     assert report["finite"].verdict == "pass"
 
 
@@ -405,8 +490,8 @@ def test_custom_losses_and_loss_objects():
 
 def test_multilabel_checks_each_label():
     report = lk.check("binary_crossentropy", task="multilabel")
-    assert report["proper"].verdict == "pass"
-    assert report["calibrated"].verdict == "pass"
+    assert report["proper"].verdict == "yes"
+    assert report["calibrated"].verdict == "yes"
     focal = lk.check("binary_focal_crossentropy", task="multilabel")
     i = _eta_index(focal["link"], 0.7)
     assert focal["link"].data["q_star"][i] == pytest.approx(_focal_minimiser(0.7), abs=1e-7)
@@ -419,10 +504,15 @@ def test_report_has_every_property_in_order():
     assert [f.name for f in report] == list(PROPERTIES)
     assert len(report) == len(PROPERTIES)
     for finding in report:
-        assert finding.verdict in ("pass", "fail", "info")
+        assert finding.verdict in VERDICTS
         assert finding.meaning.endswith(".")
-        if finding.verdict != "fail":
+        if finding.verdict not in ("fail", "no"):
             assert finding.witness is None
+        # requirements pass or fail; the other properties are facts, yes or no
+        allowed = (
+            ("pass", "fail", "info") if finding.name in REQUIREMENTS else ("yes", "no", "info")
+        )
+        assert finding.verdict in allowed
     not_applicable = {"proper", "link", "calibrated"}
     assert all(report[name].verdict == "info" for name in not_applicable)
     assert report.task == "regression"
@@ -438,12 +528,12 @@ def test_report_text_markdown_dict_and_html(tmp_path):
     assert text.splitlines()[0].startswith("losskit check of binary_focal_crossentropy")
     for name in PROPERTIES:
         assert name in text
-    assert "witnesses:" in text and "proper:" in text
+    assert "evidence:" in text and "proper:" in text
     markdown = report.to_markdown()
     assert "| property | verdict | value | meaning |" in markdown
-    assert "| `proper` | **fail** |" in markdown
+    assert "| `proper` | no |" in markdown
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["findings"]["calibrated"]["verdict"] == "pass"
+    assert data["findings"]["calibrated"]["verdict"] == "yes"
     page = report.to_html(tmp_path / "report")
     assert page.name == "index.html"
     html = page.read_text(encoding="utf-8")

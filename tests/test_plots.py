@@ -159,3 +159,75 @@ def test_plot_arguments_are_checked():
         lkp.plot_loss([])
     with pytest.raises(ValueError, match="plot_link draws classification links"):
         lkp.plot_link("mse", task="regression")
+
+
+def test_a_margin_loss_gets_its_own_axis_not_probabilities():
+    fig = lkp.plot_loss(["binary_focal_crossentropy", "bce", "hinge"], task="binary", grad=True)
+    # probabilities: loss and gradient rows of 3 targets; the hinge's scores: 2 rows of 2
+    assert len(fig.axes) == 10
+    for ax in fig.axes:
+        labels = ax.get_legend_handles_labels()[1] or [line.get_label() for line in ax.lines]
+        if "hinge" in labels:
+            assert "binary_crossentropy" not in labels
+            (line,) = [line for line in ax.lines if line.get_label() == "hinge"]
+            assert line.get_xdata().min() == -6.0 and line.get_xdata().max() == 6.0
+    hinge_axes = [ax for ax in fig.axes if any(li.get_label() == "hinge" for li in ax.lines)]
+    assert {ax.get_xlabel() for ax in hinge_axes if ax.get_xlabel()} == {
+        "score f (margin m = y·f, labels y = ±1)"
+    }
+    probability_axes = [ax for ax in fig.axes if ax.get_xlabel() == "predicted probability"]
+    assert probability_axes and all(
+        li.get_label() != "hinge" for ax in probability_axes for li in ax.lines
+    )
+
+
+def test_gradient_panels_share_one_symmetric_range():
+    fig = lkp.plot_loss(["bce", "binary_focal_crossentropy"], task="binary", grad=True)
+    limits = {tuple(round(v, 9) for v in ax.get_ylim()) for ax in fig.axes[3:]}
+    assert len(limits) == 1  # the same range in every gradient panel
+    ((lo, hi),) = limits
+    assert lo == pytest.approx(-hi)  # cut symmetrically, not 30 above and -200 below
+    # BCE's gradient -1/p at p = 0.005 is -200: the range shows the bulk, not the blow-up
+    assert hi < 100
+
+
+def test_a_constant_panel_is_explained():
+    fig = lkp.plot_loss("dice", task="segmentation")
+    empty = fig.axes[0]
+    assert empty.get_title() == "y_true=0"
+    (note,) = [" ".join(t.get_text().split()) for t in empty.texts]
+    assert "constant" in note and "empty mask" in note
+    assert all(not ax.texts for ax in fig.axes[1:])  # the other targets are not constant
+
+
+def test_the_report_links_its_figures_at_full_size(tmp_path):
+    page = lk.check("huber", task="regression", backend="numpy").to_html(tmp_path)
+    html = page.read_text(encoding="utf-8")
+    # three panels side by side: drawn across the page, and linked to the full image
+    assert '<figure class="wide"><a href="elicited.png"><img src="elicited.png"' in html
+    assert "\nimg { max-width: 520px" not in html and "figure.wide img { width: 100%; }" in html
+
+
+NUMPY_ONLY_PLOT = """
+import sys, warnings
+warnings.simplefilter("error")
+import numpy as np
+import losskit.plots as lkp
+
+
+def mape(y_true, y_pred):
+    return np.mean(np.abs((y_true - y_pred) / y_true))
+
+
+lkp.plot_loss(mape, task="regression", grad=True)
+print(*sorted(set(sys.modules) & {"torch", "jax", "tensorflow"}))
+"""
+
+
+def test_plotting_a_numpy_function_imports_no_framework():
+    done = subprocess.run(
+        [sys.executable, "-c", NUMPY_ONLY_PLOT], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []
+    assert done.stderr == ""

@@ -102,10 +102,43 @@ def info(name: str) -> LossInfo:
     try:
         return _LOSSES[canonical]
     except KeyError:
-        known = sorted([*_LOSSES, *_ALIASES])
-        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        close = suggestions(name)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise KeyError(f"unknown loss {name!r}{hint} (lk.names() lists them all)") from None
+
+
+def suggestions(name: str, limit: int = 5) -> list[str]:
+    """Registered names close to ``name``: canonical names and aliases that start with it, then
+    those that contain it (as a word first: ``focal`` finds ``focal_loss`` and
+    ``binary_focal_crossentropy``), then, when these are few, close spellings (``difflib``);
+    one name per loss, the one that matched.
+
+    >>> import losskit
+    >>> names = suggestions("focal")
+    >>> names[0], all("focal" in name for name in names)
+    ('focal_loss', True)
+    """
+    text = name.strip().lower().replace("-", "_").replace(" ", "_")
+    known = sorted([*_LOSSES, *_ALIASES], key=lambda n: (len(n), n))
+    found: list[str] = []
+    losses: set[str] = set()
+
+    def add(candidates: list[str]) -> None:
+        for candidate in candidates:
+            loss = _ALIASES.get(candidate, candidate)
+            if loss not in losses:  # one name per loss: the one that matched
+                losses.add(loss)
+                found.append(candidate)
+
+    if text:
+        add([n for n in known if n.startswith(text)])
+        add([n for n in known if f"_{text}_" in f"_{n}_"])
+        add([n for n in known if text in n])
+    if len(found) < 3:  # close spellings only when the name is not part of known names
+        lowered = {n.lower(): n for n in known}
+        close = difflib.get_close_matches(text, list(lowered), n=limit, cutoff=0.5)
+        add([lowered[c] for c in close])
+    return found[:limit]
 
 
 def get(name: str | F) -> F:

@@ -9,7 +9,9 @@ imports it.
 
 The numbers come from the property checker (``lk.check``): a losskit loss is evaluated with
 NumPy in float64 (gradients by central finite differences) unless ``backend`` names a
-framework; any other function on the first framework it works with.
+framework; any other function on the library its code uses (a NumPy function on NumPy: no
+framework is imported for it). Losses whose predictions live on different axes (probabilities,
+logits, scores or margins) are drawn in separate rows of panels.
 
 >>> import losskit.plots as lkp
 >>> fig = lkp.plot_loss(["mse", "mae", "huber"], task="regression", grad=True)

@@ -28,14 +28,24 @@ import numpy as np
 
 from .._validate import validation
 from . import _llm, _llm_properties, _properties
-from ._adapt import BACKENDS, FRAMEWORKS, Engine, Evaluator, Subject, installed, make_engine
+from ._adapt import (
+    BACKENDS,
+    FRAMEWORKS,
+    Engine,
+    Evaluator,
+    Subject,
+    installed,
+    library_of,
+    make_engine,
+)
 from ._adapt import quiet as _quiet
 from ._adapt import resolve as _resolve
 from ._problem import LM_TASKS, MODES, TASKS, Problem, domain_for
-from ._report import PROPERTIES, TASK_PROPERTIES, Finding, Report
+from ._report import PROPERTIES, REQUIREMENTS, TASK_PROPERTIES, Finding, Report
 
 __all__ = [
     "PROPERTIES",
+    "REQUIREMENTS",
     "TASK_PROPERTIES",
     "Finding",
     "Report",
@@ -162,6 +172,24 @@ def _probe(
     return {"y_true": y, "y_pred": p, "shape": tuple(arr.shape), "evaluator": ev}
 
 
+def _backends(subject: Subject, prefer_numpy: bool) -> list[str]:
+    """The backends ``backend="auto"`` tries, in order.
+
+    A losskit loss runs on every library: the installed frameworks, then NumPy (NumPy first
+    with ``prefer_numpy``). A plain function runs on the library its code uses only (NumPy, or
+    one framework), so that a NumPy function never meets a framework's tensors and no framework
+    is imported for it; a function that names no library (operators and methods only) tries
+    NumPy first, then the frameworks.
+    """
+    frameworks = [n for n in FRAMEWORKS if installed(n)]
+    if subject.info is not None or subject.wrapped:
+        return ["numpy", *frameworks] if prefer_numpy else [*frameworks, "numpy"]
+    library = library_of(subject.function if subject.original is None else subject.original)
+    if library is not None:
+        return [library]
+    return ["numpy", *frameworks]
+
+
 def prepare(
     loss: Any,
     *,
@@ -173,18 +201,14 @@ def prepare(
 ) -> Session:
     """Resolve ``loss``, choose its backend and target format, and return a :class:`Session`.
 
-    ``backend="auto"`` tries torch, jax and tensorflow (those installed) in that order, then
-    NumPy; ``prefer_numpy`` puts NumPy first for losskit losses (the plots use it: no framework
-    import, finite-difference gradients).
+    ``backend="auto"`` tries the backends of :func:`_backends`: for a losskit loss torch, jax
+    and tensorflow (those installed) in that order, then NumPy (``prefer_numpy`` puts NumPy
+    first: the plots use it, no framework import, finite-difference gradients); for a plain
+    function the library its code uses.
     """
     _check_arguments(task, backend, from_logits, seed)
     subject = _resolve(loss)
-    if backend == "auto":
-        names = [n for n in FRAMEWORKS if installed(n)] + ["numpy"]
-        if prefer_numpy and subject.is_losskit:
-            names = ["numpy", *names[:-1]]
-    else:
-        names = [backend]
+    names = _backends(subject, prefer_numpy) if backend == "auto" else [backend]
     errors: list[str] = []
     for name in names:
         if not installed(name):
@@ -272,19 +296,26 @@ def check(
     ``from_logits=True``; any other function receives logits); a registered loss whose
     registered domain is real-valued scores, such as the hinge, receives scores (decision
     threshold 0). A loss with a ``mode`` parameter (Brier, Dice, ...) gets the task's mode.
-    ``backend="auto"`` uses the first of torch, jax and tensorflow the function works with (and
-    differentiates), or NumPy with float64 finite differences; ``seed`` draws the random
-    batches. Losses are checked in float64 (in float32, with looser tolerances, if they fail in
-    float64); JAX runs with 64-bit types enabled for the check's duration only.
+    ``backend="auto"`` runs a plain function on the library its code uses (NumPy, with float64
+    finite differences, or the one framework it names; a function that names none tries NumPy
+    first, then the frameworks), and a losskit loss on the first of torch, jax and tensorflow
+    it works with (and differentiates), or NumPy; ``seed`` draws the random batches. Losses
+    are checked in float64 (in float32, with looser tolerances, if they fail in float64); JAX
+    runs with 64-bit types enabled for the check's duration only.
 
     Every report holds all properties, in this order: ``scalar``, ``finite``,
     ``minimum_at_target``, ``nonnegative``, ``proper``, ``link``, ``calibrated``,
     ``canonical_link``, ``gradient``, ``convex``, ``lipschitz``, ``symmetric``, ``bounded``,
     ``elicits``, ``scaling``, ``decomposable`` (``losskit._check.PROPERTIES``). None is
     omitted: a property that does not apply has verdict ``"info"`` and a sentence saying why.
+    The requirements (``scalar``, ``finite``, ``minimum_at_target``, ``gradient``, and the
+    language-model tasks' ``direction``, ``policy_gradient``, ``advantage_sign``, ``clipping``,
+    ``masking``, ``teacher_gradient``: ``losskit._check.REQUIREMENTS``) have verdict ``"pass"`` or
+    ``"fail"``; every other property is a fact about the loss, ``"yes"`` or ``"no"`` with its
+    measured value (an unbounded or improper loss is not a broken one).
 
-    * always information: ``nonnegative`` (the smallest value; the regret form when the minimum
-      is not 0), ``link`` (the recovered link's name), ``elicits``;
+    * always information: ``link`` (the recovered link's name), ``elicits``; ``nonnegative`` is
+      ``"yes"`` or ``"no"`` with the smallest value (the regret form when the minimum is not 0);
     * regression: ``proper``, ``link``, ``calibrated`` do not apply; ``canonical_link`` and
       ``symmetric`` report a measurement as information (gradient ∝ y_pred - y; residual
       symmetry); ``elicits`` names the statistic (``"mean"``, ``"median"``,
@@ -332,7 +363,7 @@ def check(
     ...     return np.mean((y_pred - y_true) ** 2)
     >>> report = lk.check(squared, task="regression", backend="numpy")
     >>> report["elicits"].value, report["convex"].verdict, report["bounded"].verdict
-    ('mean', 'pass', 'fail')
+    ('mean', 'yes', 'no')
     >>> report["scalar"].value
     'mean'
     >>> report = lk.check(lk.Loss("dpo", variant="ipo", beta=0.1), task="preference",

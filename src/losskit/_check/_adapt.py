@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import inspect
 from collections.abc import Callable, Iterator
@@ -446,6 +447,91 @@ _ENGINES: dict[str, type[Engine]] = {
     "tensorflow": TensorFlowEngine,
     "numpy": Engine,
 }
+
+
+#: top-level packages whose use names a function's array library
+_LIBRARY_ROOTS = {
+    "numpy": "numpy",
+    "scipy": "numpy",
+    "torch": "torch",
+    "jax": "jax",
+    "jaxlib": "jax",
+    "optax": "jax",
+    "flax": "jax",
+    "tensorflow": "tensorflow",
+    "keras": "tensorflow",
+    "tf_keras": "tensorflow",
+}
+
+
+def library_of(function: Any) -> str | None:
+    """The array library a plain function is written with, read from what its code refers to
+    (global names, closure cells, the bound object of a method; nested functions and lambdas
+    too): ``"torch"``, ``"jax"``, ``"tensorflow"``, ``"numpy"``, or ``None`` when it names none
+    (a function of operators and methods only, such as ``((p - y) ** 2).mean()``). losskit's
+    own functions name none: they run on every library.
+    """
+    found: set[str] = set()
+    seen: set[int] = set()
+    _scan(function, found, seen, depth=0)
+    for name in FRAMEWORKS:  # a framework named anywhere wins over NumPy helpers next to it
+        if name in found:
+            return name
+    return "numpy" if "numpy" in found else None
+
+
+def _module_of(value: Any) -> str:
+    """The top-level package a referenced object comes from (a module, a function, a class, an
+    instance)."""
+    module: Any = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+    if not isinstance(module, str) or not module:
+        module = type(value).__module__
+    return str(module).partition(".")[0]
+
+
+def _scan(value: Any, found: set[str], seen: set[int], depth: int) -> None:
+    """Add the libraries ``value``'s code refers to (a few levels of user functions deep)."""
+    if id(value) in seen or depth > 3:
+        return
+    seen.add(id(value))
+    root = _module_of(value)
+    if root in _LIBRARY_ROOTS:
+        found.add(_LIBRARY_ROOTS[root])
+        return
+    if root == "losskit" or inspect.ismodule(value):
+        return  # losskit's own functions run on every library: they say nothing
+    if inspect.isclass(value):  # a user class: the library of its bases (autograd.Function)
+        roots = {_module_of(base) for base in value.__mro__[1:]}
+        found.update(_LIBRARY_ROOTS[r] for r in roots if r in _LIBRARY_ROOTS)
+        return
+    if inspect.ismethod(value):
+        _scan(value.__self__, found, seen, depth + 1)
+        _scan(value.__func__, found, seen, depth + 1)
+    elif isinstance(value, functools.partial):
+        for part in (value.func, *value.args, *value.keywords.values()):
+            _scan(part, found, seen, depth + 1)
+    elif inspect.isfunction(value):
+        namespace = value.__globals__
+        for name in _code_names(value.__code__):
+            if name in namespace:
+                _scan(namespace[name], found, seen, depth + 1)
+        for cell in value.__closure__ or ():
+            try:
+                _scan(cell.cell_contents, found, seen, depth + 1)
+            except ValueError:  # an empty cell
+                continue
+    elif callable(value):  # a callable object: its class's __call__, what it holds
+        _scan(type(value).__call__, found, seen, depth + 1)
+        for attribute in getattr(value, "__dict__", {}).values():
+            _scan(attribute, found, seen, depth + 1)
+
+
+def _code_names(code: Any) -> Iterator[str]:
+    """The global names a code object (and the code nested in it) refers to."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if inspect.iscode(constant):
+            yield from _code_names(constant)
 
 
 def installed(name: str) -> bool:

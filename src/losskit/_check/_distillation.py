@@ -137,7 +137,7 @@ def minimum_at_target(ctx: Context) -> Finding:
 
 
 def nonnegative(ctx: Context) -> Finding:
-    """Information: the smallest value seen."""
+    """A fact: whether the loss is non-negative (the smallest value seen)."""
     layout = _layout(ctx)
     t, s = layout.typical(ctx.rng, 32)
     values = ctx.values(*layout.pack(t, s))
@@ -154,7 +154,7 @@ def nonnegative(ctx: Context) -> Finding:
             f"{_fmt(float(np.nanmax(at)))}): a cross-entropy, whose regret form (minus the "
             "teacher's entropy) is the divergence."
         )
-    return Finding("nonnegative", "info", smallest, text)
+    return Finding("nonnegative", "no" if smallest < -tol else "yes", smallest, text)
 
 
 # ---------------------------------------------------------------------- random teachers

@@ -103,6 +103,33 @@ def _identify(rows: dict[str, Any], tol: float) -> tuple[str, str]:
     return "none", ""
 
 
+#: the weighted medians recognised: the median of the target distribution reweighted by y^β
+#: (Gneiting's β-median; MAPE elicits β = -1, the relative error |y - c|/y)
+WEIGHTED_MEDIANS = {-1: "1/y", 1: "y", -2: "1/y²"}
+
+
+def _weighted_median(rows: dict[str, Any], tol: float) -> int | None:
+    """The β of :data:`WEIGHTED_MEDIANS` whose weighted median is the minimiser on every
+    reference distribution: the sample's weight below the minimiser is at most one half and
+    the weight up to it at least one half (a weighted median of the sample is a sample point,
+    where the mean loss has its kink)."""
+    samples = reference_distributions()
+    for beta in WEIGHTED_MEDIANS:
+        fits = True
+        for name, row in rows.items():
+            y = samples[name]
+            if np.any(y <= 0):
+                return None
+            w = y**beta / np.sum(y**beta)
+            c = row["minimiser"]
+            eps = 1e-6 * (1.0 + abs(c))
+            below, upto = float(np.sum(w[y < c - eps])), float(np.sum(w[y <= c + eps]))
+            fits = fits and below <= 0.5 + tol and upto >= 0.5 - tol
+        if fits:
+            return beta
+    return None
+
+
 def elicits(ctx: Context) -> Finding:
     """Regression: the statistic whose value minimises the expected loss."""
     problem = ctx.problem
@@ -112,12 +139,24 @@ def elicits(ctx: Context) -> Finding:
         )
     rows = _elicitation(ctx)
     name, text = _identify(rows, 1e-4 if ctx.f64 else 2e-3)
+    beta = _weighted_median(rows, 1e-4 if ctx.f64 else 2e-3) if name == "none" else None
+    if beta is not None:
+        weight = WEIGHTED_MEDIANS[beta]
+        name = f"{weight}-weighted median"
+        text = (
+            f"the median of the target distribution reweighted by {weight}, the β-median with "
+            f"β = {beta}"
+        )
     names = list(rows)
     detail = "; ".join(
         f"{n}: minimiser {_fmt(r['minimiser'])}, median {_fmt(r['median'])}, mean {_fmt(r['mean'])}"
         for n, r in rows.items()
     )
-    if name != "none":
+    if beta is not None:
+        below = all(r["minimiser"] < r["median"] for r in rows.values())
+        side = "; it lies below the median (the loss under-forecasts)" if below else ""
+        meaning = f"The expected loss is minimised by {text}{side}; checked on {', '.join(names)}."
+    elif name != "none":
         meaning = (
             f"The expected loss is minimised by {text} of the target distribution (on "
             f"{', '.join(names)})."

@@ -6,12 +6,14 @@ takes ``{label: data}`` (one entry per loss) and returns a ``matplotlib.figure.F
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._problem import logit
+from ._report import format_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,43 +59,114 @@ def _limits(ax: Axes, values: list[np.ndarray]) -> None:
 
 
 # ---------------------------------------------------------------------- loss and gradient
-def loss_figure(data: dict[str, dict[str, Any]], *, grad: bool = False) -> Figure:
-    """Loss (and gradient) against the prediction; one column per target value."""
+def _domain_groups(data: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The losses grouped by the axis their curves are drawn on (probabilities, logits, scores
+    or margins, ...), in the order first seen: each group gets its own row of panels."""
+    groups: dict[str, dict[str, Any]] = {}
+    for label, curves in data.items():
+        groups.setdefault(curves.get("xlabel", "y_pred"), {})[label] = curves
+    return list(groups.items())
+
+
+def _targets(members: dict[str, Any]) -> list[str]:
     targets: list[str] = []
-    for curves in data.values():
+    for curves in members.values():
         targets += [t for t in curves.get("curves", {}) if t not in targets]
-    cols = max(1, len(targets))
-    fig, axes = new_figure(2 if grad else 1, cols)
-    for j, target in enumerate(targets):
-        ax = axes[0, j]
-        seen = []
-        for label, curves in data.items():
-            if target not in curves.get("curves", {}):
-                continue
-            values, grads = curves["curves"][target]
-            ax.plot(curves["x"], values, label=label)
-            seen.append(np.asarray(values))
-            if grad:
-                axes[1, j].plot(curves["x"], grads, label=label)
-        _limits(ax, seen)
-        ax.set_title(target)
-        ax.set_ylabel("loss")
-        ax.grid(alpha=0.3)
-        first = next(iter(data.values()))
-        xlabel = first.get("xlabel", "y_pred")
+    return targets
+
+
+def _gradient_limits(lines: list[np.ndarray]) -> tuple[float, float] | None:
+    """One y-range for every gradient panel of a row: the bulk of the finite values (2% cut at
+    each end, where a gradient runs off to infinity at a domain edge), symmetric about 0 when
+    the gradients take both signs."""
+    parts = [v[np.isfinite(v)] for v in lines if v.size]
+    finite = np.concatenate(parts) if parts else np.zeros(0)
+    if len(finite) == 0:
+        return None
+    lo, hi = (float(q) for q in np.quantile(finite, [0.02, 0.98]))
+    if lo < 0 < hi:
+        lo, hi = -max(-lo, hi), max(-lo, hi)
+    if hi <= lo:
+        lo, hi = lo - 1.0, hi + 1.0
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _flat_note(members: dict[str, Any], target: str) -> str:
+    """A note for the losses whose curve is constant at ``target`` (no gradient there)."""
+    flat = []
+    for label, curves in members.items():
+        values = np.asarray(curves.get("curves", {}).get(target, ([], []))[0], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size and np.ptp(values) <= 1e-9 * max(1.0, float(np.max(np.abs(values)))):
+            flat.append(f"{label} = {format_number(float(values[0]))}")
+    if not flat:
+        return ""
+    note = f"constant: {', '.join(flat)} for every prediction (no gradient)"
+    why = next((c.get("flat_notes", {}).get(target) for c in members.values()), None)
+    return f"{note}; {why}" if why else note
+
+
+def loss_figure(data: dict[str, dict[str, Any]], *, grad: bool = False) -> Figure:
+    """Loss (and gradient) against the prediction; one column per target value, one row (two
+    with the gradient) per prediction axis: a margin loss is not drawn on probabilities."""
+    groups = _domain_groups(data)
+    per = 2 if grad else 1
+    cols = max(1, *(len(_targets(members)) for _, members in groups))
+    fig, axes = new_figure(per * len(groups), cols)
+    for g, (xlabel, members) in enumerate(groups):
+        targets = _targets(members)
+        row = axes[per * g]
+        titles = {}
+        for curves in members.values():
+            titles.update(curves.get("titles", {}))
+        glim = None
         if grad:
-            gax = axes[1, j]
-            gax.set_ylabel(first.get("gradient_label", "d loss / d y_pred"))
-            gax.set_xlabel(xlabel)
-            gax.axhline(0.0, color="0.6", lw=0.8)
-            gax.grid(alpha=0.3)
-            lines = [
-                np.asarray(c["curves"][target][1]) for c in data.values() if target in c["curves"]
-            ]
-            _limits(gax, [np.clip(v, -1e6, 1e6) for v in lines])
-        else:
-            ax.set_xlabel(xlabel)
-    axes[0, 0].legend(fontsize=8)
+            glim = _gradient_limits(
+                [np.asarray(c["curves"][t][1]) for c in members.values() for t in c["curves"]]
+            )
+        for j, target in enumerate(targets):
+            ax = row[j]
+            seen = []
+            for label, curves in members.items():
+                if target not in curves.get("curves", {}):
+                    continue
+                values, grads = curves["curves"][target]
+                ax.plot(curves["x"], values, label=label)
+                seen.append(np.asarray(values))
+                if grad:
+                    axes[per * g + 1, j].plot(curves["x"], grads, label=label)
+            _limits(ax, seen)
+            ax.set_title(titles.get(target, target), fontsize=10)
+            ax.set_ylabel("loss")
+            ax.grid(alpha=0.3)
+            note = _flat_note(members, target)
+            if note:
+                ax.text(
+                    0.5,
+                    0.5,
+                    textwrap.fill(note, 38),
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    bbox={"fc": "white", "ec": "0.7", "alpha": 0.9},
+                )
+            if grad:
+                gax = axes[per * g + 1, j]
+                first = next(iter(members.values()))
+                gax.set_ylabel(first.get("gradient_label", "d loss / d y_pred"))
+                gax.set_xlabel(xlabel)
+                gax.axhline(0.0, color="0.6", lw=0.8)
+                gax.grid(alpha=0.3)
+                if glim is not None:
+                    gax.set_ylim(*glim)
+            else:
+                ax.set_xlabel(xlabel)
+        for j in range(len(targets), cols):
+            for r in range(per):
+                fig.delaxes(axes[per * g + r, j])
+        row[0].legend(fontsize=8)
     return fig
 
 

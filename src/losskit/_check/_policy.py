@@ -480,7 +480,7 @@ def finite(ctx: Context) -> Finding:
 
 
 def nonnegative(ctx: Context) -> Finding:
-    """Information: the smallest value of random batches."""
+    """A fact: whether the loss is non-negative (the smallest value of random batches)."""
     layout = _layout(ctx)
     rng = np.random.default_rng(29)
     logps, old, advantages = _draw(layout, rng, 16)
@@ -492,7 +492,7 @@ def nonnegative(ctx: Context) -> Finding:
         if smallest < 0
         else f"The loss is non-negative on random batches (smallest value {_fmt(smallest)})."
     )
-    return Finding("nonnegative", "info", smallest, text)
+    return Finding("nonnegative", "no" if smallest < 0 else "yes", smallest, text)
 
 
 def _ladders(ctx: Context, extreme: bool) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:

@@ -178,7 +178,8 @@ def minimum_at_target(ctx: Context) -> Finding:
 
 
 def nonnegative(ctx: Context) -> Finding:
-    """Information: the smallest value over the margins and random pairs."""
+    """A fact: whether the loss is non-negative (the smallest value over the margins and random
+    pairs)."""
     layout = _layout(ctx)
     y, p = layout.typical(ctx.rng, 16)
     sample = ctx.values(y[:, None], p[:, None])
@@ -195,7 +196,7 @@ def nonnegative(ctx: Context) -> Finding:
         text = "The loss is non-negative; its infimum over the margin is 0."
     else:
         text = f"The loss is non-negative; its smallest value over the margin is {_fmt(lowest)}."
-    return Finding("nonnegative", "info", smallest, text)
+    return Finding("nonnegative", "no" if smallest < -tol else "yes", smallest, text)
 
 
 # ---------------------------------------------------------------------- Bradley-Terry

@@ -330,7 +330,8 @@ def format_value_short(x: Any) -> str:
 
 
 def nonnegative(ctx: Context) -> Finding:
-    """Information: the smallest value seen, and the regret form when the minimum is not 0."""
+    """A fact: whether the loss is non-negative (the smallest value seen), and the regret form
+    when the minimum is not 0."""
     rows = _target_minima(ctx)
     y, p = ctx.problem.typical(ctx.rng, 6)
     calls = [ctx.problem.one_call(y[i], p[i]) for i in range(len(p))]
@@ -357,7 +358,8 @@ def nonnegative(ctx: Context) -> Finding:
     witness = None
     if where is not None and smallest < -tol:
         witness = {"target": where["target"], "value": where["minimum"]}
-    return Finding("nonnegative", "info", smallest, text, witness, {"minima": minima})
+    verdict = "no" if smallest < -tol else "yes"
+    return Finding("nonnegative", verdict, smallest, text, witness, {"minima": minima})
 
 
 # ====================================================================== properness and link

@@ -781,21 +781,28 @@ def loss_curves(ctx: Context) -> dict[str, Any]:
             "score of class 0" if problem.domain == SCORE else "predicted probability of class 0"
         )
         return {"x": x, "xlabel": xlabel, "curves": curves}
+    extra: dict[str, Any] = {}
     if problem.domain == PROB:
         x = np.linspace(0.0, 1.0, 201)[1:-1]
         xlabel = "predicted probability"
     else:
         x = np.linspace(-6.0, 6.0, 121)
-        xlabel = "logit" if problem.domain == LOGIT else "score"
+        xlabel = "logit" if problem.domain == LOGIT else "score f (margin m = y·f, labels y = ±1)"
     targets = [0.0, 1.0] if problem.domain == SCORE else [0.0, 1.0, 0.5]
+    if problem.domain == SCORE and problem.task != "segmentation":
+        extra["titles"] = {"y_true=0": "y_true=0, label -1: m = -f", "y_true=1": "y_true=1: m = f"}
     if problem.task == "segmentation":
         targets = [0.0, 1.0, 0.5]
         xlabel = f"uniform {xlabel}"
+        extra["flat_notes"] = {
+            "y_true=0": "an empty mask: an overlap (set) loss compares foregrounds and has none "
+            "here, so it follows its empty-target rule (Dice: empty=)"
+        }
     curves = {}
     for t in targets:
         v, g = ctx.grads(*problem.binary_calls(np.full(len(x), t), x))
         curves[f"y_true={t:g}"] = (v, _varying_grad(problem, g))
-    return {"x": x, "xlabel": xlabel, "curves": curves}
+    return {"x": x, "xlabel": xlabel, "curves": curves, **extra}
 
 
 def binary_link(ctx: Context) -> dict[str, Any]:

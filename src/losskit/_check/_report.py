@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +38,46 @@ TASK_PROPERTIES = {
     "policy": ("policy_gradient", "advantage_sign", "clipping", "masking"),
     "distillation": ("teacher_gradient",),
 }
-VERDICTS = ("pass", "fail", "info")
+#: The requirements: the rules every loss should keep (a scalar, finite values and gradients, the
+#: minimum at the target, a correct gradient, and for the language-model tasks the direction of
+#: the update, the policy gradient, clipping, masking and a constant teacher). They pass or fail;
+#: every other property is a fact about the loss, "yes" or "no" with its measured value (an
+#: unbounded loss, a non-convex one or an improper one is not a broken one).
+REQUIREMENTS = (
+    "scalar",
+    "finite",
+    "minimum_at_target",
+    "gradient",
+    "direction",
+    "policy_gradient",
+    "advantage_sign",
+    "clipping",
+    "masking",
+    "teacher_gradient",
+)
+VERDICTS = ("pass", "fail", "yes", "no", "info")
+#: One line that says how to read the verdicts (printed under every report's header).
+LEGEND = (
+    "Requirements pass or fail; the other properties are facts about the loss (yes or no, with "
+    "the measured value); info: a description, or a property that does not apply."
+)
+_AS_FACT = {"pass": "yes", "fail": "no"}
 
 
 @dataclass(frozen=True)
 class Finding:
     """One property's verdict.
 
-    ``verdict`` is ``"pass"``, ``"fail"`` or ``"info"`` (a description, or a property that does
-    not apply to the task); ``value`` the measured figure (a number or a short string);
-    ``meaning`` one sentence; ``witness`` the input that exposed a failure (a dict), or None;
-    ``data`` the arrays behind the plots.
+    ``verdict`` is ``"pass"`` or ``"fail"`` for a requirement (:data:`REQUIREMENTS`),
+    ``"yes"`` or ``"no"`` for a fact (bounded, convex, proper, ...), or ``"info"`` (a
+    description, or a property that does not apply to the task); ``value`` the measured figure
+    (a number or a short string); ``meaning`` one sentence; ``witness`` the input that exposed
+    a failure, or the evidence for a "no" (a dict), or None; ``data`` the arrays behind the
+    plots.
 
-    >>> f = Finding("bounded", "pass", 1.0, "The loss never exceeds 1.")
-    >>> f.passed, str(f)
-    (True, 'bounded: pass (1) - The loss never exceeds 1.')
+    >>> f = Finding("bounded", "yes", 1.0, "The loss never exceeds 1.")
+    >>> f.holds, f.failed, str(f)
+    (True, False, 'bounded: yes (1) - The loss never exceeds 1.')
     """
 
     name: str
@@ -68,11 +93,28 @@ class Finding:
 
     @property
     def passed(self) -> bool:
+        """A requirement that holds."""
         return self.verdict == "pass"
 
     @property
     def failed(self) -> bool:
+        """A requirement that does not hold (a fact that does not hold is ``"no"``)."""
         return self.verdict == "fail"
+
+    @property
+    def holds(self) -> bool | None:
+        """Whether the property holds (a requirement or a fact); None for information."""
+        return {"pass": True, "yes": True, "fail": False, "no": False}.get(self.verdict)
+
+    @property
+    def requirement(self) -> bool:
+        return self.name in REQUIREMENTS
+
+    def as_kind(self) -> Finding:
+        """The finding with the verdict of its kind: a fact's pass/fail becomes yes/no."""
+        if self.requirement or self.verdict not in _AS_FACT:
+            return self
+        return replace(self, verdict=_AS_FACT[self.verdict])
 
     def __str__(self) -> str:
         return f"{self.name}: {self.verdict} ({format_value(self.value)}) - {self.meaning}"
@@ -152,8 +194,10 @@ class Report:
         self.notes = list(notes or [])
         self.curves = dict(curves or {})
         order = (*PROPERTIES, *TASK_PROPERTIES.get(task, ()))
-        self._findings = {name: findings[name] for name in order if name in findings}
-        self._findings.update({k: v for k, v in findings.items() if k not in self._findings})
+        self._findings = {name: findings[name].as_kind() for name in order if name in findings}
+        self._findings.update(
+            {k: v.as_kind() for k, v in findings.items() if k not in self._findings}
+        )
 
     # mapping ------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> Finding:
@@ -176,11 +220,11 @@ class Report:
         return list(self._findings)
 
     def passed(self) -> list[str]:
-        """Names of the properties that hold."""
+        """Names of the requirements that hold."""
         return [f.name for f in self if f.verdict == "pass"]
 
     def failed(self) -> list[str]:
-        """Names of the properties that do not hold."""
+        """Names of the requirements that do not hold (facts that do not hold are "no")."""
         return [f.name for f in self if f.verdict == "fail"]
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +263,7 @@ class Report:
             max(len(r[i]) for r in [("property", "verdict", "value", ""), *rows]) for i in (0, 1)
         ]
         value_width = min(34, max(len(r[2]) for r in [("", "", "value", ""), *rows]))
-        lines = [self.header(), ""]
+        lines = [self.header(), LEGEND, ""]
         head = ("property", "verdict", "value", "meaning")
         for name, verdict, value, meaning in [head, *rows]:
             if len(value) > value_width:
@@ -227,35 +271,41 @@ class Report:
             lines.append(
                 f"{name:<{widths[0]}}  {verdict:<{widths[1]}}  {value:<{value_width}}  {meaning}"
             )
-        failures = [f for f in self if f.failed and f.witness]
-        if failures:
-            lines.append("")
-            lines.append("witnesses:")
-            lines += [f"  {f.name}: {format_witness(f.witness)}" for f in failures]
+        for title, shown in (
+            ("witnesses", self._witnessed("fail")),
+            ("evidence", self._witnessed("no")),
+        ):
+            if shown:
+                lines += ["", f"{title}:"]
+                lines += [f"  {f.name}: {format_witness(f.witness)}" for f in shown]
         if self.notes:
             lines.append("")
             lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def _witnessed(self, verdict: str) -> list[Finding]:
+        """The findings with this verdict that carry a witness."""
+        return [f for f in self if f.verdict == verdict and f.witness]
+
     def __repr__(self) -> str:
-        counts = {v: sum(f.verdict == v for f in self) for v in VERDICTS}
-        return (
-            f"<Report {self.loss_name} task={self.task} backend={self.backend}: "
-            f"{counts['pass']} pass, {counts['fail']} fail, {counts['info']} info>"
-        )
+        counts = ", ".join(f"{sum(f.verdict == v for f in self)} {v}" for v in VERDICTS)
+        return f"<Report {self.loss_name} task={self.task} backend={self.backend}: {counts}>"
 
     def to_markdown(self) -> str:
         """The report as a Markdown table, with the witnesses of the failures."""
-        lines = [f"## Check of `{self.loss_name}`", "", f"*{_md(self.header())}*", ""]
+        lines = [f"## Check of `{self.loss_name}`", "", f"*{_md(self.header())}*", "", LEGEND, ""]
         lines += ["| property | verdict | value | meaning |", "|---|---|---|---|"]
         for f in self:
             verdict = f"**{f.verdict}**" if f.failed else f.verdict
             row = (f"`{f.name}`", verdict, _md(format_value(f.value)), _md(f.meaning))
             lines.append("| " + " | ".join(row) + " |")
-        failures = [f for f in self if f.failed and f.witness]
-        if failures:
-            lines += ["", "### Witnesses", ""]
-            lines += [f"- `{f.name}`: {_md(format_witness(f.witness))}" for f in failures]
+        for title, shown in (
+            ("Witnesses", self._witnessed("fail")),
+            ("Evidence", self._witnessed("no")),
+        ):
+            if shown:
+                lines += ["", f"### {title}", ""]
+                lines += [f"- `{f.name}`: {_md(format_witness(f.witness))}" for f in shown]
         if self.notes:
             lines += ["", *[f"> {_md(n)}" for n in self.notes]]
         return "\n".join(lines) + "\n"
@@ -277,24 +327,28 @@ class Report:
             figures = []
             missing = "matplotlib is not installed (pip install losskit[plot]): no plots."
         page = directory / "index.html"
-        page.write_text(self._html(figures, missing), encoding="utf-8")
+        page.write_text(self._html(figures, missing, directory), encoding="utf-8")
         return page
 
-    def _html(self, figures: list[tuple[str, str]], missing: str) -> str:
+    def _html(self, figures: list[tuple[str, str]], missing: str, directory: Path) -> str:
         esc = html.escape
         rows = []
         for f in self:
-            witness = esc(format_witness(f.witness)) if f.failed and f.witness else ""
+            shown = f.verdict in ("fail", "no") and f.witness
+            witness = esc(format_witness(f.witness)) if shown else ""
+            label = "witness" if f.failed else "evidence"
             rows.append(
                 f'<tr class="{f.verdict}"><td><code>{esc(f.name)}</code></td>'
                 f"<td>{esc(f.verdict)}</td><td>{esc(format_value(f.value))}</td>"
                 f"<td>{esc(f.meaning)}"
-                + (f'<div class="witness">witness: {witness}</div>' if witness else "")
+                + (f'<div class="{label}">{label}: {witness}</div>' if witness else "")
                 + "</td></tr>"
             )
         images = "".join(
-            f'<figure><img src="{esc(name)}" alt="{esc(title)}">'
-            f"<figcaption>{esc(title)}</figcaption></figure>"
+            f'<figure class="{_figure_class(directory / name)}"><a href="{esc(name)}">'
+            f'<img src="{esc(name)}" alt="{esc(title)}"></a>'
+            f'<figcaption>{esc(title)} (<a href="{esc(name)}">full size</a>)</figcaption>'
+            "</figure>"
             for title, name in figures
         )
         notes = "".join(f"<p class='note'>{esc(n)}</p>" for n in [*self.notes, missing] if n)
@@ -308,14 +362,19 @@ td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left;
          vertical-align: top; }}
 tr.pass td:nth-child(2) {{ color: #17702d; font-weight: bold; }}
 tr.fail td:nth-child(2) {{ color: #b00020; font-weight: bold; }}
+tr.yes td:nth-child(2), tr.no td:nth-child(2) {{ color: #1f3f77; }}
 tr.info td:nth-child(2) {{ color: #555; }}
 .witness {{ font-size: 90%; color: #b00020; margin-top: 2px; }}
-figure {{ display: inline-block; margin: 1em 1em 0 0; }}
-img {{ max-width: 520px; }}
+.evidence {{ font-size: 90%; color: #555; margin-top: 2px; }}
+figure {{ display: inline-block; margin: 1em 1em 0 0; vertical-align: top; }}
+figure.single img {{ max-width: 520px; }}
+figure.wide {{ display: block; margin-right: 0; }}
+figure.wide img {{ width: 100%; }}
 .note {{ color: #555; }}
 </style></head><body>
 <h1>losskit check: <code>{esc(self.loss_name)}</code></h1>
 <p>{esc(self.header())}</p>
+<p class="note">{esc(LEGEND)}</p>
 <table><tr><th>property</th><th>verdict</th><th>value</th><th>meaning</th></tr>
 {"".join(rows)}
 </table>
@@ -323,6 +382,17 @@ img {{ max-width: 520px; }}
 {images}
 </body></html>
 """
+
+
+def _figure_class(png: Path) -> str:
+    """``"wide"`` for a figure of several panels side by side (shown across the page, readable),
+    ``"single"`` for one panel (read from the PNG's header: its width in pixels)."""
+    try:
+        header = png.read_bytes()[:24]
+    except OSError:
+        return "single"
+    width = int.from_bytes(header[16:20], "big") if header[:8] == b"\x89PNG\r\n\x1a\n" else 0
+    return "wide" if width > 700 else "single"
 
 
 def _md(text: str) -> str:
