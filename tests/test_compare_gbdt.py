@@ -13,13 +13,13 @@ import json
 import numpy as np
 import pytest
 
-from losskit import _compare
+from losskit import _compare, _compare_gbdt
 from losskit.cli import main
 
 pytest.importorskip("sklearn")
 
 SMALL = _compare.Config(
-    losses=("crossentropy",), model="gbdt", library="xgboost", rounds=8, noise=0.0
+    losses=("crossentropy",), model="gbdt", library="xgboost", rounds=8, noise=0.0, seeds=1
 )
 
 
@@ -73,33 +73,35 @@ def test_cross_entropy_trees_are_xgboosts_multi_softprob():
     labels = data.y_test
     log_loss = -np.mean(np.log(probabilities[np.arange(len(labels)), labels]))
     accuracy = np.mean(probabilities.argmax(axis=1) == labels)
-    assert row.clean.scores.log_loss == pytest.approx(log_loss, rel=1e-4)
-    assert row.clean.scores.accuracy == accuracy
+    (run,) = row.clean.runs
+    assert run.scores.log_loss == pytest.approx(log_loss, rel=1e-4)
+    assert run.scores.accuracy == accuracy
     assert row.objective == "hessian=exact, closed form"
-    assert len(row.clean.test_log_loss) == 8
-    assert row.clean.test_log_loss[-1] < row.clean.test_log_loss[0]
+    assert len(run.test_log_loss) == 8
+    assert run.test_log_loss[-1] < run.test_log_loss[0]
 
 
 def test_hessian_modes_follow_the_loss():
     specs = {text: _compare.parse_loss(text) for text in ("brier", "multiclass_hinge", "gce")}
     chosen = {
-        text: _compare.gbdt_objective(spec, "xgboost", "auto", 10).hessian
+        text: _compare_gbdt.gbdt_objective(spec, "xgboost", "auto", 10).hessian
         for text, spec in specs.items()
     }
     # brier and gce: not convex in the logits (the exact Hessian floored); hinge: convex but
     # piecewise linear (Hessian 0 everywhere: 1 instead)
     assert chosen == {"brier": "clip", "multiclass_hinge": "constant", "gce": "clip"}
-    explicit = _compare.gbdt_objective(specs["brier"], "xgboost", "fisher", 10)
+    explicit = _compare_gbdt.gbdt_objective(specs["brier"], "xgboost", "fisher", 10)
     assert explicit.hessian == "fisher"
     with pytest.raises(_compare.CompareError, match="hessian='fisher' needs"):
-        _compare.gbdt_objective(specs["gce"], "xgboost", "fisher", 10)
+        _compare_gbdt.gbdt_objective(specs["gce"], "xgboost", "fisher", 10)
 
 
 @pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
 def test_cli_trains_eligible_losses_and_skips_the_others(capsys, tmp_path, library):
     pytest.importorskip(library)
+    seeds = "2" if library == "xgboost" else "1"  # one library is enough for the seeds
     argv = [
-        "compare", "--model", "gbdt", "--library", library, "--rounds", "5",
+        "compare", "--model", "gbdt", "--library", library, "--rounds", "5", "--seeds", seeds,
         "--dataset", "breast_cancer", "--noise", "0.2", "--no-progress",
         "--losses", "crossentropy", "multiclass_hinge", "crossentropy:from_logits=false",
         "binary_crossentropy",
@@ -108,14 +110,16 @@ def test_cli_trains_eligible_losses_and_skips_the_others(capsys, tmp_path, libra
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert f"gbdt on {library}, 5 rounds" in out
-    assert "5 boosting rounds of depth-4 trees" in out
+    assert "5 boosting rounds of depth-4 trees" in " ".join(out.split())  # the legend wraps
     assert "skipped crossentropy:from_logits=false: categorical_crossentropy: the objective" in out
     assert "skipped binary_crossentropy: binary_crossentropy is an elementwise loss" in out
     results = json.loads((tmp_path / "results.json").read_text())
     rows = {r["loss"]: r for r in results["results"]}
     assert set(rows) == {"crossentropy", "multiclass_hinge"}
     assert rows["multiclass_hinge"]["objective"] == "hessian=constant, autodiff"
-    assert rows["crossentropy"]["clean"]["scores"]["accuracy"] > 0.9
+    assert rows["crossentropy"]["summary"]["accuracy"]["mean"] > 0.9
+    runs = rows["crossentropy"]["clean"]["runs"]
+    assert [run["seed"] for run in runs] == list(range(int(seeds)))
     assert rows["crossentropy"]["noisy"] is not None
     assert [s["loss"] for s in results["skipped"]] == [
         "crossentropy:from_logits=false",
@@ -130,7 +134,7 @@ def test_catboost_multiclass_trains():
     pytest.importorskip("catboost")
     config = dataclasses.replace(SMALL, library="catboost", rounds=5)
     (row,) = _compare.run(config).rows
-    assert row.clean.scores.accuracy > 0.8
+    assert row.clean.runs[0].scores.accuracy > 0.8
     binary = _compare.run(dataclasses.replace(config, dataset="breast_cancer"))
     assert not binary.rows and "a single margin" in binary.skipped[0][1]
     assert len(row.clean.train_loss) == 5 and row.clean.train_loss[-1] < row.clean.train_loss[0]

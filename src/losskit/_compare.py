@@ -7,6 +7,22 @@ differs. The training loop is written once per framework (PyTorch, JAX, TensorFl
 losskit loss on that framework's arrays; data, initial weights, batches and metrics are shared
 NumPy code, so the frameworks agree to float32 round-off.
 
+Every loss is trained with ``seeds`` seeds (``seed, seed + 1, ...``); each seed draws its own
+stratified train/test split, initial weights, mini-batch order and label flips, the same for
+every loss, so the losses are compared on paired runs. The seeds' networks train together as one
+batched model (weights stacked on a leading seed axis, one optimiser step for all): Adam is
+elementwise and the training objective is the sum of the seeds' batch losses, so every seed's
+weights follow exactly their own training, at little more than the cost of one. Every metric is
+reported as mean ± sample standard deviation over the seeds.
+
+**Class-centre losses** (ArcFace, CosFace, SphereFace, Sub-center ArcFace, :data:`CENTRE_HEADS`)
+train the same hidden layer, followed by the loss's own class-centre matrix ``W`` ``(C·K, D)``
+instead of the linear output layer: the loss takes the hidden layer's output as the embeddings and
+``W`` as its centres. For the metrics the model's logits are the scaled cosines ``s · cos θ_c``
+(unit embedding · unit centre, the closest of a class's K sub-centres, SphereFace's ``s · ‖x‖ ·
+cos θ_c``) without the margin, which only shapes training: accuracy is their argmax, log-loss and
+ECE use their softmax, the probabilities the loss's own softmax gives at margin 0.
+
 Reported per loss, on the untouched test split:
 
 * **accuracy**: fraction of test samples whose largest score is the true class;
@@ -19,8 +35,8 @@ Reported per loss, on the untouched test split:
   set only; same initial weights and batches). ``noisy accuracy`` is the test accuracy of that
   run and ``drop = accuracy - noisy accuracy`` in percentage points: the accuracy the loss loses
   to label noise. Smaller is more robust (a negative drop means noise did not hurt);
-* **time**: wall time of the clean training run in seconds (including JIT compilation on JAX and
-  TensorFlow).
+* **time**: wall time of the clean training of all seeds together in seconds (including JIT
+  compilation on JAX and TensorFlow).
 
 With ``model = "gbdt"`` every loss trains gradient-boosted trees instead (XGBoost, LightGBM or
 CatBoost through :mod:`losskit.boost`): the same data, the same K-class margins and the same
@@ -41,19 +57,17 @@ times as large as class ``K-1``. The test set stays as it is.
 from __future__ import annotations
 
 import ast
-import html
+import contextlib
+import dataclasses
 import importlib.util
 import inspect
 import itertools
-import json
 import math
 import re
 import textwrap
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +86,19 @@ DEFAULT_LOSSES = (
     "multiclass_hinge",
     "gce",
 )
+#: Seeds per loss by default: seeds ``seed, seed + 1, ...`` each draw their own split, initial
+#: weights, mini-batches and label flips. The networks of all seeds train together as one batched
+#: model, so eight seeds cost what one seed cost before seeds existed (see DEFAULT_BUDGET).
+DEFAULT_SEEDS = 8
+#: The time budget the default number of seeds was chosen for (stated in ``--help``).
+DEFAULT_BUDGET = (
+    "The default of 8 seeds keeps the default run (6 losses, clean and noisy) in the time "
+    "budget of the single-seed run it replaced: about 20 s of CPU time on one core for either "
+    "(measured on a busy two-core machine: 20-22 s CPU, 80-100 s wall)."
+)
+#: The angular-margin losses whose model ends in the loss's class centres instead of a linear
+#: layer, and whether the loss's logits keep the embedding's norm (SphereFace).
+CENTRE_HEADS = {"arcface": False, "cosface": False, "sphereface": True, "subcenter_arcface": False}
 BACKENDS = ("torch", "jax", "tensorflow")
 MODELS = ("mlp", "linear", "gbdt")
 #: The boosting libraries of ``model="gbdt"``, in the order ``library="auto"`` tries them.
@@ -108,6 +135,9 @@ class Config:
     noise: float = 0.3
     imbalance: float = 1.0
     seed: int = 0
+    seeds: int = DEFAULT_SEEDS
+    #: Registry families (any case) whose classification losses join ``losses``.
+    families: tuple[str, ...] = ()
     library: str = "auto"
     rounds: int = 50
     hessian: str = "auto"
@@ -130,12 +160,12 @@ class Config:
             raise CompareError(
                 f"--imbalance must be >= 1 (largest/smallest class); got {self.imbalance}"
             )
-        for name in ("epochs", "batch_size", "hidden", "rounds"):
+        for name in ("epochs", "batch_size", "hidden", "rounds", "seeds"):
             if getattr(self, name) < 1:
                 raise CompareError(f"--{name.replace('_', '-')} must be >= 1")
         if not self.learning_rate > 0:
             raise CompareError(f"--lr must be > 0; got {self.learning_rate}")
-        if not self.losses:
+        if not self.losses and not self.families:
             raise CompareError("--losses needs at least one loss")
 
 
@@ -176,11 +206,14 @@ def resolve_library(library: str) -> str:
 # ----------------------------------------------------------------------------- loss specs
 @dataclass(frozen=True)
 class LossSpec:
-    """One loss to train with: how to call it on integer labels and logits.
+    """One loss to train with: how to call it on integer labels and the network's outputs.
 
     ``target`` is ``"index"`` (class indices) or ``"onehot"`` (float one-hot rows); ``inputs`` is
-    ``"logits"`` (the raw network outputs, with ``from_logits=True`` where the loss has it) or
-    ``"probabilities"`` (``softmax`` of the outputs).
+    ``"logits"`` (the raw network outputs, with ``from_logits=True`` where the loss has it),
+    ``"probabilities"`` (``softmax`` of the outputs) or ``"embeddings"`` (an angular-margin loss:
+    the network ends in the loss's class centres, see :data:`CENTRE_HEADS`). ``separable``: the
+    loss of a batch is the mean of its samples' losses, so the seeds' batches can go through one
+    call (checked numerically by :func:`parse_loss`).
     """
 
     label: str
@@ -188,13 +221,59 @@ class LossSpec:
     params: dict[str, Any]
     target: str
     inputs: str
+    separable: bool = False
 
-    def objective(self) -> Callable[[Any, Any], Any]:
-        """``f(targets, logits) -> scalar loss`` on any backend's arrays."""
+    @property
+    def centres(self) -> bool:
+        """Whether the model's last layer is the loss's class-centre matrix."""
+        return self.inputs == "embeddings"
+
+    def objective(self) -> Callable[..., Any]:
+        """``f(targets, logits) -> scalar loss`` on any backend's arrays, or for class-centre
+        losses ``f(targets, embeddings, centres)``."""
         loss = Loss(self.name, **self.params)
+        if self.centres:
+            return lambda targets, embeddings, centres: loss(embeddings, targets, centres)
         if self.inputs == "probabilities":
             return lambda targets, logits: loss(targets, softmax(logits))
         return loss
+
+    def parameter(self, name: str) -> Any:
+        """The value of one of the loss's parameters: given, or the function's default."""
+        if name in self.params:
+            return self.params[name]
+        default = inspect.signature(registry_info(self.name).function).parameters.get(name)
+        return None if default is None else default.default
+
+    def centre_rows(self, num_classes: int) -> int:
+        """Rows of the class-centre matrix: ``num_classes`` times the sub-centres per class."""
+        return num_classes * int(self.parameter("sub_centers") or 1)
+
+    def predict(self, params: Sequence[np.ndarray], x: np.ndarray) -> np.ndarray:
+        """The logits the metrics score, computed in float64 NumPy from the trained weights
+        (float64 also keeps OpenBLAS's single-precision threads, slow on a busy machine, out of
+        the loop)."""
+        params, x = [np.asarray(p, np.float64) for p in params], np.asarray(x, np.float64)
+        if not self.centres:
+            return forward(params, x, np.tanh)
+        return centre_logits(self, embed(params[:-1], x, np.tanh), params[-1])
+
+
+def centre_logits(spec: LossSpec, embeddings: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The scores of a class-centre head: ``s · cos θ`` between the unit embeddings and the unit
+    class centres (the closest sub-centre of each class for Sub-center ArcFace; SphereFace's
+    ``s · ‖x‖ · cos θ``), without the margin, which only the training target gets. Accuracy is
+    their argmax and ECE the calibration of their softmax."""
+    x, w = np.asarray(embeddings, np.float64), np.asarray(centres, np.float64)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    cosine = (x / np.maximum(norm, 1e-12)) @ (
+        w / np.maximum(np.linalg.norm(w, axis=-1, keepdims=True), 1e-12)
+    ).T
+    sub_centers = int(spec.parameter("sub_centers") or 1)
+    if sub_centers > 1:
+        cosine = cosine.reshape(len(x), -1, sub_centers).max(axis=-1)
+    scale = float(spec.parameter("scale"))
+    return scale * (norm if CENTRE_HEADS[spec.name] else 1.0) * cosine
 
 
 def parse_value(text: str) -> Any:
@@ -257,7 +336,9 @@ def parse_loss(text: str, num_classes: int = 10) -> LossSpec:
 
     The name may be an alias. It must be a classification loss; its parameters are checked
     against its signature, and one call on a small NumPy batch decides whether it takes class
-    indices or one-hot targets.
+    indices or one-hot targets, a second whether it is separable (the batch's loss the mean of
+    its samples'). An angular-margin loss (:data:`CENTRE_HEADS`) takes class indices, the
+    hidden layer's output as embeddings and the last layer as its class centres.
     """
     name, _, rest = text.partition(":")
     try:
@@ -271,6 +352,13 @@ def parse_loss(text: str, num_classes: int = 10) -> LossSpec:
             f"loss {entry.name!r} is a {entry.task} loss; compare trains a classifier and needs a "
             f"classification loss (see: losskit list --task multiclass)"
         )
+    if entry.name in CENTRE_HEADS:
+        try:
+            Loss(entry.name, **params)
+        except (TypeError, ValueError) as error:
+            raise CompareError(f"loss {text!r}: {error}") from None
+        _probe_centres(entry.name, params, num_classes)
+        return LossSpec(text.strip(), entry.name, params, "index", "embeddings")
     signature = inspect.signature(entry.function).parameters
     if "mode" in signature and "mode" not in params:
         params["mode"] = "multiclass"
@@ -284,7 +372,40 @@ def parse_loss(text: str, num_classes: int = 10) -> LossSpec:
     except (TypeError, ValueError) as error:
         raise CompareError(f"loss {text!r}: {error}") from None
     target = _probe_target(entry.name, params, inputs, num_classes)
-    return LossSpec(text.strip(), entry.name, params, target, inputs)
+    spec = LossSpec(text.strip(), entry.name, params, target, inputs)
+    return dataclasses.replace(spec, separable=_separable(spec, num_classes))
+
+
+def _probe_centres(name: str, params: dict[str, Any], num_classes: int) -> None:
+    """One call of a class-centre loss on NumPy embeddings, labels and centres."""
+    rng = np.random.default_rng(0)
+    spec = LossSpec(name, name, params, "index", "embeddings")
+    labels = rng.integers(0, num_classes, num_classes + 3)
+    centres = rng.normal(size=(spec.centre_rows(num_classes), 4))
+    try:
+        with _validate.validation(True):
+            value = np.asarray(spec.objective()(labels, rng.normal(size=(labels.size, 4)), centres))
+    except (ValueError, TypeError) as error:
+        raise CompareError(f"loss {name!r} cannot train a class-centre head: {error}") from None
+    if value.shape != () or not np.isfinite(value):
+        raise CompareError(f"loss {name!r} returned shape {value.shape} on a class-centre head")
+
+
+def _separable(spec: LossSpec, num_classes: int) -> bool:
+    """Whether the loss of a batch is the mean of the losses of its two halves (then the seeds'
+    batches can share one call)."""
+    rng = np.random.default_rng(1)
+    n = 2 * (num_classes + 3)
+    labels = rng.integers(0, num_classes, n)
+    y = labels if spec.target == "index" else np.eye(num_classes)[labels]
+    z = 3.0 * rng.normal(size=(n, num_classes))
+    objective = spec.objective()
+    with _validate.validation(False):
+        whole = float(objective(y, z))
+        halves = 0.5 * (
+            float(objective(y[: n // 2], z[: n // 2])) + float(objective(y[n // 2 :], z[n // 2 :]))
+        )
+    return math.isclose(whole, halves, rel_tol=1e-9, abs_tol=1e-12)
 
 
 def _probe_target(name: str, params: dict[str, Any], inputs: str, num_classes: int) -> str:
@@ -390,30 +511,65 @@ def flip_labels(labels: np.ndarray, rate: float, num_classes: int, seed: int) ->
 
 
 # ---------------------------------------------------------------------------------- model
-def init_params(config: Config, num_features: int, num_classes: int) -> list[np.ndarray]:
-    """Glorot-normal weights and zero biases ``[w1, b1, (w2, b2)]``, the same for every loss."""
-    rng = np.random.default_rng(config.seed)
-    sizes = (
-        [num_features, config.hidden, num_classes]
-        if config.model == "mlp"
-        else [
-            num_features,
-            num_classes,
-        ]
-    )
+def init_params(
+    config: Config, spec: LossSpec, seed: int, num_features: int, num_classes: int
+) -> list[np.ndarray]:
+    """Glorot-normal weights and zero biases ``[w1, b1, (w2, b2)]`` drawn from ``seed``, the
+    same for every loss; biases are rows ``(1, n)``. A class-centre loss's last layer is its
+    centre matrix ``(C·K, D)`` instead (no bias), ``D`` the hidden width (the features for
+    ``model="linear"``)."""
+    rng = np.random.default_rng(seed)
+    sizes = [num_features, config.hidden] if config.model == "mlp" else [num_features]
+    if not spec.centres:
+        sizes.append(num_classes)
     params = []
     for fan_in, fan_out in itertools.pairwise(sizes):
         params.append(rng.normal(0.0, math.sqrt(2.0 / (fan_in + fan_out)), (fan_in, fan_out)))
-        params.append(np.zeros(fan_out))
+        params.append(np.zeros((1, fan_out)))
+    if spec.centres:
+        rows, width = spec.centre_rows(num_classes), sizes[-1]
+        params.append(rng.normal(0.0, math.sqrt(2.0 / (rows + width)), (rows, width)))
     return [p.astype(np.float32) for p in params]
 
 
-def forward(params: Sequence[Any], x: Any, activation: Callable[[Any], Any]) -> Any:
-    """Logits of the network for any array library: ``activation`` between the layers."""
+def embed(params: Sequence[Any], x: Any, activation: Callable[[Any], Any]) -> Any:
+    """The hidden layers ``[w, b, w, b, ...]`` on ``x``, ``activation`` after each."""
     h = x
-    for i in range(0, len(params) - 2, 2):
+    for i in range(0, len(params), 2):
         h = activation(h @ params[i] + params[i + 1])
-    return h @ params[-2] + params[-1]
+    return h
+
+
+def forward(params: Sequence[Any], x: Any, activation: Callable[[Any], Any]) -> Any:
+    """Logits of the network for any array library: ``activation`` between the layers. With
+    stacked parameters (a leading seed axis) and ``x`` ``(seeds, batch, features)`` every seed's
+    network runs at once."""
+    return embed(params[:-2], x, activation) @ params[-2] + params[-1]
+
+
+def seeds_loss(
+    spec: LossSpec,
+    objective: Callable[..., Any],
+    params: Sequence[Any],
+    x: Any,
+    targets: Any,
+    activation: Callable[[Any], Any],
+    reshape: Callable[[Any, tuple[int, ...]], Any],
+) -> Any:
+    """The sum over seeds of each seed's batch loss, for stacked parameters and batches
+    ``(seeds, batch, ...)``: each seed's parameters receive exactly their own gradient. A
+    separable loss sees all seeds' rows in one call (times the number of seeds); the others,
+    and class-centre losses (each seed has its own centres), one call per seed."""
+    seeds, batch = int(x.shape[0]), int(x.shape[1])
+    if spec.centres:
+        h = embed(params[:-1], x, activation)
+        return sum(objective(targets[s], h[s], params[-1][s]) for s in range(seeds))
+    logits = forward(params, x, activation)
+    if spec.separable:
+        rows = (seeds * batch, *(int(d) for d in targets.shape[2:]))
+        flat = objective(reshape(targets, rows), reshape(logits, (seeds * batch, -1)))
+        return flat * float(seeds)
+    return sum(objective(targets[s], logits[s]) for s in range(seeds))
 
 
 def adam_update(p: Any, g: Any, m: Any, v: Any, step: Any, lr: float, sqrt: Any) -> tuple:
@@ -489,70 +645,131 @@ def score(logits: np.ndarray, labels: np.ndarray) -> Scores:
 # ------------------------------------------------------------------------------- training
 @dataclass
 class Run:
-    """One training run: per-epoch curves and the final test scores."""
+    """One seed's training run: test accuracy and log-loss after every epoch (boosting round)
+    and the final test scores."""
 
-    train_loss: list[float]
+    seed: int
     test_accuracy: list[float]
     test_log_loss: list[float]
     scores: Scores
+
+
+@dataclass
+class Trial:
+    """One loss trained on one kind of labels (clean or noisy) with every seed: the mean
+    training loss over seeds per epoch, each seed's :class:`Run` and the wall time of the whole
+    (the seeds' networks train together)."""
+
+    train_loss: list[float]
+    runs: list[Run]
     seconds: float
+
+    def values(self, metric: str) -> np.ndarray:
+        """``accuracy``, ``log_loss`` or ``ece`` of every seed."""
+        return np.array([getattr(run.scores, metric) for run in self.runs])
 
 
 @dataclass
 class Problem:
-    """One loss on one data set: what every framework's training loop needs."""
+    """One loss on the data sets of every seed: what every framework's training loop needs."""
 
     spec: LossSpec
-    data: Data
+    datasets: list[Data]
     config: Config
     cache: dict[str, Any] = field(default_factory=dict)  # compiled steps, reused across runs
 
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds, one per data set."""
+        return seeds_of(self.config)
+
+    @property
+    def num_classes(self) -> int:
+        return self.datasets[0].num_classes
+
+    def x_train(self) -> np.ndarray:
+        """The training features of every seed, ``(seeds, n, features)``."""
+        return np.stack([d.x_train for d in self.datasets])
+
     def targets(self, labels: np.ndarray) -> np.ndarray:
-        """Training targets in the loss's format: int64 indices or float32 one-hot rows."""
+        """Training targets in the loss's format: int64 indices or float32 one-hot rows
+        (``labels`` ``(seeds, n)``)."""
         if self.spec.target == "index":
             return labels
-        return np.eye(self.data.num_classes, dtype=np.float32)[labels]
+        return np.eye(self.num_classes, dtype=np.float32)[labels]
 
     def initial_params(self) -> list[np.ndarray]:
-        """The initial weights, identical for every loss and framework."""
-        return init_params(self.config, self.data.x_train.shape[1], self.data.num_classes)
+        """The initial weights of every seed, stacked on a leading axis; seed ``s``'s are the
+        same for every loss and framework."""
+        data = self.datasets[0]
+        per_seed = [
+            init_params(self.config, self.spec, seed, data.x_train.shape[1], self.num_classes)
+            for seed in self.seeds
+        ]
+        return [np.stack(layer) for layer in zip(*per_seed, strict=True)]
 
     def batches(self, epoch: int) -> Iterator[np.ndarray]:
-        """Index arrays of one shuffled epoch, all of the same size (the remainder is dropped,
-        so compiled steps see one shape); the order depends only on the seed and the epoch."""
-        n = len(self.data.y_train)
+        """Index arrays ``(seeds, batch)`` of one shuffled epoch, all of the same size (the
+        remainder is dropped, so compiled steps see one shape); seed ``s``'s order depends only
+        on ``s`` and the epoch."""
+        n = len(self.datasets[0].y_train)
         size = min(self.config.batch_size, n)
-        order = np.random.default_rng((self.config.seed, 3, epoch)).permutation(n)
+        orders = np.stack(
+            [np.random.default_rng((seed, 3, epoch)).permutation(n) for seed in self.seeds]
+        )
         for start in range(0, n - size + 1, size):
-            yield order[start : start + size]
+            yield orders[:, start : start + size]
 
     def fit(
         self,
         epoch_step: Callable[[int], tuple[float, list[np.ndarray]]],
         progress: ProgressCallback,
         what: str,
-    ) -> Run:
-        """Run ``epoch_step(epoch) -> (mean training loss, params as NumPy)`` for every epoch,
-        scoring the test set after each one."""
-        curves: tuple[list[float], list[float], list[float]] = ([], [], [])
+    ) -> Trial:
+        """Run ``epoch_step(epoch) -> (mean training loss, stacked params as NumPy)`` for every
+        epoch, scoring each seed's test set after each one."""
+        train_loss: list[float] = []
+        curves: list[tuple[list[float], list[float]]] = [([], []) for _ in self.seeds]
+        params: list[np.ndarray] = []
         start = time.perf_counter()
-        logits = np.zeros((0, self.data.num_classes))
         with _validate.validation(False):  # checked once by parse_loss; hot loop unchecked
             for epoch in range(self.config.epochs):
                 loss, params = epoch_step(epoch)
-                logits = forward(params, self.data.x_test, np.tanh)
-                scores = score(logits, self.data.y_test)
-                for curve, value in zip(
-                    curves, (loss, scores.accuracy, scores.log_loss), strict=True
-                ):
-                    curve.append(value)
+                train_loss.append(loss)
+                for i, (accuracy, log_loss) in enumerate(curves):
+                    data = self.datasets[i]
+                    log_p = log_softmax64(self.spec.predict([p[i] for p in params], data.x_test))
+                    accuracy.append(float(np.mean(log_p.argmax(axis=-1) == data.y_test)))
+                    log_loss.append(float(-np.mean(log_p[np.arange(len(log_p)), data.y_test])))
                 progress(f"{what} epoch {epoch + 1}/{self.config.epochs}")
         seconds = time.perf_counter() - start
-        return Run(*curves, scores=score(logits, self.data.y_test), seconds=seconds)
+        runs = [
+            Run(seed, *curve, scores=self.score(params, i))
+            for i, (seed, curve) in enumerate(zip(self.seeds, curves, strict=True))
+        ]
+        return Trial(train_loss, runs, seconds)
+
+    def score(self, params: Sequence[np.ndarray], i: int) -> Scores:
+        """Test scores of seed number ``i`` from the stacked parameters."""
+        data = self.datasets[i]
+        return score(self.spec.predict([p[i] for p in params], data.x_test), data.y_test)
 
 
-def train_torch(problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str) -> Run:
-    """PyTorch: autograd and ``torch.optim.Adam``, one thread (tiny matrices)."""
+def seeds_of(config: Config) -> list[int]:
+    """``seed, seed + 1, ..., seed + seeds - 1``."""
+    return [config.seed + i for i in range(config.seeds)]
+
+
+def _gather(array: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Rows ``idx[s]`` of ``array[s]`` for every seed ``s``."""
+    return array[np.arange(len(idx))[:, None], idx]
+
+
+def train_torch(
+    problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str
+) -> Trial:
+    """PyTorch: autograd and ``torch.optim.Adam`` (elementwise, so every seed's parameters
+    follow their own Adam), one thread (tiny matrices)."""
     import torch
 
     threads = torch.get_num_threads()
@@ -561,26 +778,33 @@ def train_torch(problem: Problem, labels: np.ndarray, progress: ProgressCallback
         params = [torch.tensor(p, requires_grad=True) for p in problem.initial_params()]
         optimizer = torch.optim.Adam(params, lr=problem.config.learning_rate, betas=ADAM[:2])
         objective = problem.spec.objective()
-        x = torch.from_numpy(problem.data.x_train)
-        targets = torch.from_numpy(problem.targets(labels))
+        x, targets = problem.x_train(), problem.targets(labels)
+        seeds = len(problem.seeds)
 
         def epoch_step(epoch: int) -> tuple[float, list[np.ndarray]]:
             total, count = 0.0, 0
             for idx in problem.batches(epoch):
-                index = torch.from_numpy(idx)
-                loss = objective(targets[index], forward(params, x[index], torch.tanh))
+                loss = seeds_loss(
+                    problem.spec,
+                    objective,
+                    params,
+                    torch.from_numpy(_gather(x, idx)),
+                    torch.from_numpy(_gather(targets, idx)),
+                    torch.tanh,
+                    torch.reshape,
+                )
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 total, count = total + loss.item(), count + 1
-            return total / count, [p.detach().numpy().copy() for p in params]
+            return total / count / seeds, [p.detach().numpy().copy() for p in params]
 
         return problem.fit(epoch_step, progress, what)
     finally:
         torch.set_num_threads(threads)
 
 
-def train_jax(problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str) -> Run:
+def train_jax(problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str) -> Trial:
     """JAX: ``jax.value_and_grad`` and an Adam step, compiled once per loss by ``jax.jit``."""
     import jax
     import jax.numpy as jnp
@@ -590,7 +814,7 @@ def train_jax(problem: Problem, labels: np.ndarray, progress: ProgressCallback, 
         lr = problem.config.learning_rate
 
         def batch_loss(params: list, x: Any, y: Any) -> Any:
-            return objective(y, forward(params, x, jnp.tanh))
+            return seeds_loss(problem.spec, objective, params, x, y, jnp.tanh, jnp.reshape)
 
         def step(state: tuple, x: Any, y: Any) -> tuple:
             params, m, v, t = state
@@ -606,22 +830,24 @@ def train_jax(problem: Problem, labels: np.ndarray, progress: ProgressCallback, 
     params = [jnp.asarray(p) for p in problem.initial_params()]
     zeros = [jnp.zeros_like(p) for p in params]
     state = (params, zeros, zeros, jnp.asarray(0.0, dtype=jnp.float32))
-    x, targets = problem.data.x_train, problem.targets(labels)
+    x, targets = problem.x_train(), problem.targets(labels)
+    seeds = len(problem.seeds)
 
     def epoch_step(epoch: int) -> tuple[float, list[np.ndarray]]:
         nonlocal state
         losses = []
         for idx in problem.batches(epoch):
-            state, loss = step(state, x[idx], targets[idx])
+            state, loss = step(state, _gather(x, idx), _gather(targets, idx))
             losses.append(loss)
-        return float(np.mean(np.asarray(losses))), [np.asarray(p) for p in state[0]]
+        mean = float(np.mean(np.asarray(losses))) / seeds
+        return mean, [np.asarray(p) for p in state[0]]
 
     return problem.fit(epoch_step, progress, what)
 
 
 def train_tensorflow(
     problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str
-) -> Run:
+) -> Trial:
     """TensorFlow: ``tf.GradientTape`` and an Adam step, traced once per loss by
     ``tf.function``."""
     import tensorflow as tf
@@ -634,7 +860,7 @@ def train_tensorflow(
         def step(params: list, m: list, v: list, t: Any, x: Any, y: Any) -> tuple:
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss = objective(y, forward(params, x, tf.tanh))
+                loss = seeds_loss(problem.spec, objective, params, x, y, tf.tanh, tf.reshape)
             grads = tape.gradient(loss, params)
             new = [
                 adam_update(*args, t, lr, tf.sqrt) for args in zip(params, grads, m, v, strict=True)
@@ -645,7 +871,8 @@ def train_tensorflow(
     step = problem.cache["tensorflow"]
     params = [tf.constant(p) for p in problem.initial_params()]
     m = v = [tf.zeros_like(p) for p in params]
-    x, targets = problem.data.x_train, problem.targets(labels)
+    x, targets = problem.x_train(), problem.targets(labels)
+    seeds = len(problem.seeds)
     count = 0
 
     def epoch_step(epoch: int) -> tuple[float, list[np.ndarray]]:
@@ -654,9 +881,11 @@ def train_tensorflow(
         for idx in problem.batches(epoch):
             count += 1
             t = tf.constant(count, dtype=tf.float32)
-            params, m, v, loss = step(params, m, v, t, tf.constant(x[idx]), targets[idx])
+            batch = tf.constant(_gather(x, idx)), _gather(targets, idx)
+            params, m, v, loss = step(params, m, v, t, *batch)
             losses.append(loss)
-        return float(np.mean([float(v) for v in losses])), [p.numpy() for p in params]
+        mean = float(np.mean([float(v) for v in losses])) / seeds
+        return mean, [p.numpy() for p in params]
 
     return problem.fit(epoch_step, progress, what)
 
@@ -664,266 +893,179 @@ def train_tensorflow(
 TRAINERS = {"torch": train_torch, "jax": train_jax, "tensorflow": train_tensorflow}
 
 
-# ------------------------------------------------------------------ gradient-boosted trees
-def gbdt_objective(spec: LossSpec, library: str, hessian: str, num_classes: int) -> Any:
-    """The loss as a ``library`` objective over ``num_classes`` margins (Hessian mode
-    ``hessian``, or for ``"auto"``: exact when the loss is convex in the margins and curved,
-    1 when its Hessian is 0, else the exact Hessian floored, ``"clip"``). Raises
-    :class:`CompareError` with the reason when the loss cannot be such an objective."""
-    from . import boost
-
-    if library == "catboost" and num_classes < 3:
-        raise CompareError(
-            "CatBoost gives a custom objective over two classes a single margin (its "
-            "classes_count=2 is one dimension): use --library xgboost or lightgbm, or digits"
-        )
-
-    def build(mode: str) -> Any:
-        with warnings.catch_warnings():  # the choice below replaces the warning's advice
-            warnings.simplefilter("ignore", UserWarning)
-            return boost.objective(spec.name, library=library, hessian=mode, **spec.params)
-
-    try:
-        exact = build("exact")
-    except (boost.NotAnObjective, ValueError, TypeError) as error:
-        raise CompareError(str(error)) from None
-    if exact.spec.structure != "class":
-        raise CompareError(
-            f"{spec.name} is an elementwise loss (one margin per entry of the "
-            f"{'one-hot target' if spec.target == 'onehot' else 'target'}); the "
-            f"boosted model has one margin per class and needs a loss over the class axis"
-        )
-    if hessian != "auto":
-        try:
-            return exact if hessian == "exact" else build(hessian)
-        except ValueError as error:
-            raise CompareError(f"{spec.label}: {error}") from None
-    if not _curved(exact, num_classes):
-        return build("constant")
-    return exact if exact.convex else build("clip")
-
-
-def _curved(objective: Any, num_classes: int) -> bool:
-    """Whether the exact Hessian is non-zero somewhere (not a piecewise-linear loss)."""
-    rng = np.random.default_rng(0)
-    labels = np.arange(2 * num_classes) % num_classes
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        _, h = objective.grad_hess(labels, rng.normal(size=(labels.size, num_classes)))
-    return bool(np.any(h != 0))
-
-
-def describe_objective(objective: Any) -> str:
-    """``hessian=exact, closed form``: how a boosted loss was differentiated."""
-    how = "closed form" if objective.closed_form else "autodiff"
-    return f"hessian={objective.hessian}, {how}"
-
-
-class XGBoostTrees:
-    """``xgb.train`` with the objective, ``base_margin`` the starting constant on every row."""
-
-    def __init__(
-        self, objective: Any, x: np.ndarray, y: np.ndarray, start: np.ndarray, config: Config
-    ) -> None:
-        import xgboost as xgb
-
-        self.xgb, self.start = xgb, start
-        params = {
-            "num_class": start.size,
-            "max_depth": TREE_DEPTH,
-            "eta": TREE_LEARNING_RATE,
-            "lambda": TREE_L2,
-            "tree_method": "hist",
-            "nthread": 1,
-            "seed": config.seed,
-            "disable_default_eval_metric": True,
-        }
-        dtrain = xgb.DMatrix(x, label=y, base_margin=self._base(len(y)))
-        self.model = xgb.train(params, dtrain, config.rounds, obj=objective)
-
-    def _base(self, rows: int) -> np.ndarray:
-        return np.tile(self.start, (rows, 1))
-
-    def margins(self, x: np.ndarray, rounds: int) -> np.ndarray:
-        dmatrix = self.xgb.DMatrix(x, base_margin=self._base(len(x)))
-        return np.asarray(
-            self.model.predict(dmatrix, output_margin=True, iteration_range=(0, rounds))
-        )
-
-
-class LightGBMTrees:
-    """``lgb.train`` with the objective, ``init_score`` the starting constant on every row
-    (LightGBM's raw predictions leave it out: added back)."""
-
-    def __init__(
-        self, objective: Any, x: np.ndarray, y: np.ndarray, start: np.ndarray, config: Config
-    ) -> None:
-        import lightgbm as lgb
-
-        self.start = start
-        params = {
-            "objective": objective,
-            "num_class": start.size,
-            "max_depth": TREE_DEPTH,
-            "num_leaves": 2**TREE_DEPTH,
-            "learning_rate": TREE_LEARNING_RATE,
-            "lambda_l2": TREE_L2,
-            "num_threads": 1,
-            "seed": config.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbose": -1,
-        }
-        data = lgb.Dataset(x, label=y, init_score=np.tile(start, (len(y), 1)))
-        self.model = lgb.train(params, data, config.rounds)
-
-    def margins(self, x: np.ndarray, rounds: int) -> np.ndarray:
-        raw = self.model.predict(x, raw_score=True, num_iteration=rounds)
-        return np.asarray(raw).reshape(len(x), -1) + self.start
-
-
-class CatBoostTrees:
-    """``CatBoost`` with the objective (and the loss as its metric), the pool's ``baseline`` the
-    starting constant on every row."""
-
-    def __init__(
-        self, objective: Any, x: np.ndarray, y: np.ndarray, start: np.ndarray, config: Config
-    ) -> None:
-        import catboost as cb
-
-        from . import boost
-
-        self.cb, self.start = cb, start
-        metric = boost.metric(objective.spec.name, library="catboost", **objective.spec.params)
-        params = {
-            "loss_function": objective,
-            "eval_metric": metric,
-            "classes_count": start.size,
-            "iterations": config.rounds,
-            "depth": TREE_DEPTH,
-            "learning_rate": TREE_LEARNING_RATE,
-            "l2_leaf_reg": TREE_L2,
-            "boost_from_average": False,
-            "random_seed": config.seed,
-            "thread_count": 1,
-            "verbose": False,
-            "allow_writing_files": False,
-        }
-        self.model = cb.CatBoost(params)
-        self.model.fit(cb.Pool(x, y, baseline=np.tile(start, (len(y), 1))))
-
-    def margins(self, x: np.ndarray, rounds: int) -> np.ndarray:
-        pool = self.cb.Pool(x, baseline=np.tile(self.start, (len(x), 1)))
-        raw = self.model.predict(pool, prediction_type="RawFormulaVal", ntree_end=rounds)
-        return np.asarray(raw).reshape(len(x), -1)
-
-
-GBDT_TRAINERS: dict[str, Any] = {
-    "xgboost": XGBoostTrees,
-    "lightgbm": LightGBMTrees,
-    "catboost": CatBoostTrees,
-}
-
-
-def train_gbdt(problem: Problem, labels: np.ndarray, progress: ProgressCallback, what: str) -> Run:
-    """Boost ``config.rounds`` rounds of trees from the loss's best constant; the curves are
-    the staged models' training loss and test scores after each round (outside the timing)."""
-    library, objective = problem.cache["library"], problem.cache["objective"]
-    data, rounds = problem.data, problem.config.rounds
-    from . import boost
-
-    metric = boost.metric(objective.spec.name, library=library, **objective.spec.params)
-    start = time.perf_counter()
-    first = np.asarray(objective.init_score(labels, num_classes=data.num_classes), np.float64)
-    trees = GBDT_TRAINERS[library](objective, data.x_train, labels, first, problem.config)
-    seconds = time.perf_counter() - start
-    curves: tuple[list[float], list[float], list[float]] = ([], [], [])
-    logits = np.zeros((0, data.num_classes))
-    for done in range(1, rounds + 1):
-        loss = metric.value(labels, trees.margins(data.x_train, done))
-        logits = trees.margins(data.x_test, done)
-        scores = score(logits, data.y_test)
-        for curve, value in zip(curves, (loss, scores.accuracy, scores.log_loss), strict=True):
-            curve.append(value)
-        progress(f"{what} round {done}/{rounds}")
-    return Run(*curves, scores=score(logits, data.y_test), seconds=seconds)
-
-
 # ------------------------------------------------------------------------------ comparison
+#: The metrics summarised over seeds (the last two only with label noise).
+METRICS = ("accuracy", "log_loss", "ece", "noisy_accuracy", "drop")
+
+
 @dataclass
 class Row:
-    """One loss's results: the clean run and, with label noise, the noisy run."""
+    """One loss's results: the clean trial and, with label noise, the noisy trial."""
 
     spec: LossSpec
-    clean: Run
-    noisy: Run | None
+    clean: Trial
+    noisy: Trial | None
     #: How the boosted model used the loss (``model="gbdt"``): the Hessian mode and whether
     #: the derivatives are a closed form or autodiff.
     objective: str = ""
 
-    @property
-    def drop(self) -> float | None:
-        """Accuracy lost to label noise, in percentage points (``None`` without noise)."""
+    def values(self, metric: str) -> np.ndarray | None:
+        """One of :data:`METRICS` for every seed (accuracy and ECE as fractions, drop in
+        percentage points); ``None`` for the noisy metrics without noise."""
+        if metric in ("accuracy", "log_loss", "ece"):
+            return self.clean.values(metric)
         if self.noisy is None:
             return None
-        return 100.0 * (self.clean.scores.accuracy - self.noisy.scores.accuracy)
+        noisy = self.noisy.values("accuracy")
+        return (
+            noisy if metric == "noisy_accuracy" else 100.0 * (self.clean.values("accuracy") - noisy)
+        )
+
+    def summary(self, metric: str) -> tuple[float, float] | None:
+        """Mean and sample standard deviation over seeds (0 for one seed) of ``metric``."""
+        values = self.values(metric)
+        if values is None:
+            return None
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return float(np.mean(values)), std
+
+    @property
+    def drop(self) -> float | None:
+        """Mean accuracy lost to label noise, in percentage points (``None`` without noise)."""
+        summary = self.summary("drop")
+        return None if summary is None else summary[0]
 
 
 @dataclass
 class Comparison:
-    """The configuration, the data it ran on and one :class:`Row` per loss."""
+    """The configuration, the data it ran on (the first seed's split) and one :class:`Row` per
+    loss."""
 
     config: Config
     backend: str
     data: Data
     rows: list[Row]
-    #: ``(loss, reason)`` for each loss that could not train this model (``model="gbdt"``).
+    #: ``(loss, reason)`` for each loss that could not train this model.
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return seeds_of(self.config)
 
 
 def total_steps(config: Config) -> int:
-    """How many progress steps (epochs, or boosting rounds) :func:`run` reports."""
+    """How many progress steps (epochs, or boosting rounds) :func:`run` reports (a
+    ``--family`` adds its losses' steps once they are known: see :class:`Plan`)."""
     return len(config.losses) * steps_per_loss(config)
 
 
 def steps_per_loss(config: Config) -> int:
-    """Progress steps of one loss: its epochs (boosting rounds), twice with label noise."""
-    steps = config.rounds if config.model == "gbdt" else config.epochs
+    """Progress steps of one loss: its epochs (all seeds at once), or its boosting rounds of
+    every seed, twice with label noise."""
+    steps = config.rounds * config.seeds if config.model == "gbdt" else config.epochs
     return steps * (2 if config.noise > 0 else 1)
 
 
-def prepare(config: Config) -> tuple[str, Data, list[LossSpec]]:
+@dataclass
+class Plan:
+    """What :func:`run` trains: the backend (boosting library), every seed's data, the losses
+    and the losses of a ``--family`` that cannot train this classifier, with the reason."""
+
+    backend: str
+    datasets: list[Data]
+    specs: list[LossSpec]
+    skipped: list[tuple[str, str]]
+
+    def steps(self, config: Config) -> int:
+        return len(self.specs) * steps_per_loss(config)
+
+
+def family_losses(family: str) -> list[str]:
+    """The classification losses of a registry family (any case), in catalogue order."""
+    from ._registry import names
+
+    wanted = family.strip().lower()
+    members = [n for n in names() if registry_info(n).family.lower() == wanted]
+    if not members:
+        families = sorted({registry_info(n).family for n in names()})
+        raise CompareError(f"unknown family {family!r}; choose one of {', '.join(families)}")
+    chosen = [n for n in members if registry_info(n).task in CLASSIFICATION_TASKS]
+    if not chosen:
+        raise CompareError(f"family {family!r} has no classification loss to train")
+    return chosen
+
+
+def prepare(config: Config) -> Plan:
     """Validate everything before training: backend (the boosting library for
-    ``model="gbdt"``), data, loss names and parameters."""
+    ``model="gbdt"``), data, loss names and parameters, and the losses of the families."""
     config.check()
     if config.model == "gbdt":
         backend = resolve_library(config.library)
     else:
         backend = resolve_backend(config.backend)
-    data = load_data(config.dataset, config.seed, config.imbalance)
-    specs = [parse_loss(text, data.num_classes) for text in config.losses]
-    return backend, data, specs
+    datasets = [load_data(config.dataset, seed, config.imbalance) for seed in seeds_of(config)]
+    num_classes = datasets[0].num_classes
+    specs = [parse_loss(text, num_classes) for text in config.losses]
+    skipped = []
+    for family in config.families:
+        for name in family_losses(family):
+            if any(spec.name == name for spec in specs):
+                continue
+            try:
+                specs.append(parse_loss(name, num_classes))
+            except CompareError as error:
+                skipped.append((name, str(error)))
+    if not specs:
+        raise CompareError("no loss to train: give --losses or a --family with trainable losses")
+    return Plan(backend, datasets, specs, skipped)
 
 
-def run(config: Config, progress: ProgressCallback | None = None) -> Comparison:
-    """Train one network (or boosted model) per loss, twice with label noise, and score each
-    on the test set. With ``model="gbdt"`` a loss that cannot be a boosting objective is
-    skipped, its reason in :attr:`Comparison.skipped`."""
+def run(
+    config: Config, progress: ProgressCallback | None = None, plan: Plan | None = None
+) -> Comparison:
+    """Train one network (or boosted model) per loss and seed, twice with label noise, and
+    score each on its seed's test set. With ``model="gbdt"`` a loss that cannot be a boosting
+    objective is skipped, its reason in :attr:`Comparison.skipped`."""
     progress = progress or (lambda _: None)
-    backend, data, specs = prepare(config)
+    plan = plan or prepare(config)
+    with one_blas_thread():
+        return _run(config, progress, plan)
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[Any]:
+    """NumPy's BLAS on one thread (``threadpoolctl``, which scikit-learn brings): the test-set
+    products are tiny, and BLAS threads waiting for work cost ten times the product's own time
+    on a busy machine."""
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def _run(config: Config, progress: ProgressCallback, plan: Plan) -> Comparison:
+    backend, datasets = plan.backend, plan.datasets
+    if config.model == "gbdt":
+        from ._compare_gbdt import describe_objective, gbdt_objective, train_gbdt
     train = train_gbdt if config.model == "gbdt" else TRAINERS[backend]
+    clean_labels = np.stack([d.y_train for d in datasets])
     noisy_labels = (
-        flip_labels(data.y_train, config.noise, data.num_classes, config.seed)
+        np.stack(
+            [
+                flip_labels(d.y_train, config.noise, d.num_classes, seed)
+                for seed, d in zip(seeds_of(config), datasets, strict=True)
+            ]
+        )
         if config.noise > 0
         else None
     )
-    rows, skipped = [], []
-    for spec in specs:
-        problem = Problem(spec, data, config)
+    rows, skipped = [], list(plan.skipped)
+    for spec in plan.specs:
+        problem = Problem(spec, datasets, config)
         how = ""
         if config.model == "gbdt":
             try:
-                objective = gbdt_objective(spec, backend, config.hessian, data.num_classes)
+                objective = gbdt_objective(spec, backend, config.hessian, datasets[0].num_classes)
             except CompareError as error:
                 skipped.append((spec.label, str(error)))
                 for _ in range(steps_per_loss(config)):
@@ -931,12 +1073,12 @@ def run(config: Config, progress: ProgressCallback | None = None) -> Comparison:
                 continue
             problem.cache.update(library=backend, objective=objective)
             how = describe_objective(objective)
-        clean = train(problem, data.y_train, progress, f"{spec.label} (clean)")
+        clean = train(problem, clean_labels, progress, f"{spec.label} (clean)")
         noisy = None
         if noisy_labels is not None:
             noisy = train(problem, noisy_labels, progress, f"{spec.label} (noisy)")
         rows.append(Row(spec, clean, noisy, how))
-    return Comparison(config, backend, data, rows, skipped)
+    return Comparison(config, backend, datasets[0], rows, skipped)
 
 
 # ---------------------------------------------------------------------------------- output
@@ -944,20 +1086,48 @@ def _percent(value: float) -> str:
     return f"{100.0 * value:.1f}"
 
 
-def table_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
-    """The terminal table's header and cells (time last)."""
+#: How each metric is printed: its column header and the format of its mean (the standard
+#: deviation shares the format, without the sign); accuracies and ECE are in percent.
+COLUMNS = {
+    "accuracy": ("accuracy %", "{:.1f}", 100.0),
+    "log_loss": ("log-loss", "{:.3f}", 1.0),
+    "ece": ("ECE %", "{:.1f}", 100.0),
+    "noisy_accuracy": ("acc. {noise:.0%} noise %", "{:.1f}", 100.0),
+    "drop": ("drop (pp)", "{:+.1f}", 1.0),
+}
+
+
+def metric_columns(comparison: Comparison) -> list[str]:
+    """The metrics the table shows: the clean ones, and the robustness ones with noise."""
+    clean = ["accuracy", "log_loss", "ece"]
+    return clean + (["noisy_accuracy", "drop"] if comparison.config.noise > 0 else [])
+
+
+def format_cell(row: Row, metric: str) -> str:
+    """``mean ± std`` of a metric over seeds, rounded as printed (the mean alone for one seed)."""
+    summary = row.summary(metric)
+    if summary is None:
+        return ""
+    _, fmt, factor = COLUMNS[metric]
+    mean, std = summary
+    text = fmt.format(factor * mean)
+    if len(row.clean.runs) > 1:
+        text += " ± " + fmt.replace("+", "").format(factor * std)
+    return text
+
+
+def table_rows(comparison: Comparison, time: bool = True) -> tuple[list[str], list[list[str]]]:
+    """The table's header and cells (time last, unless ``time`` is false)."""
+    metrics = metric_columns(comparison)
     noise = comparison.config.noise
-    header = ["loss", "accuracy %", "log-loss", "ECE %"]
-    if noise > 0:
-        header += [f"acc. {noise:.0%} noise %", "drop (pp)"]
-    header.append("time (s)")
+    header = ["loss", *(COLUMNS[m][0].format(noise=noise) for m in metrics)]
+    if time:
+        header.append("time (s)")
     cells = []
     for row in comparison.rows:
-        s = row.clean.scores
-        line = [row.spec.label, _percent(s.accuracy), f"{s.log_loss:.3f}", _percent(s.ece)]
-        if row.noisy is not None:
-            line += [_percent(row.noisy.scores.accuracy), f"{row.drop:+.1f}"]
-        line.append(f"{row.clean.seconds:.2f}")
+        line = [row.spec.label, *(format_cell(row, m) for m in metrics)]
+        if time:
+            line.append(f"{row.clean.seconds:.2f}")
         cells.append(line)
     return header, cells
 
@@ -981,7 +1151,28 @@ def format_table(comparison: Comparison) -> str:
     return "\n".join([line(header), rule, *(line(c) for c in cells), rule, notes, *skipped])
 
 
-def legend(comparison: Comparison) -> str:
+def format_markdown(comparison: Comparison, time: bool = True) -> str:
+    """The results as a Markdown table and the legend (``time=False`` leaves out the timing,
+    the one column a rerun does not reproduce)."""
+    header, cells = table_rows(comparison, time=time)
+    escape = lambda text: text.replace("|", "\\|")  # noqa: E731
+    lines = [
+        "| " + " | ".join(escape(h) for h in header) + " |",
+        "|" + "|".join([":---", *["---:"] * (len(header) - 1)]) + "|",
+        *("| " + " | ".join(escape(c) for c in line) + " |" for line in cells),
+        "",
+        legend(comparison, time=time),
+    ]
+    lines += [f"Skipped {label}: {reason}" for label, reason in comparison.skipped]
+    return "\n".join(lines)
+
+
+def _seed_range(comparison: Comparison) -> str:
+    seeds = comparison.seeds
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"{len(seeds)} seeds ({seeds[0]}–{seeds[-1]})"
+
+
+def legend(comparison: Comparison, time: bool = True) -> str:
     """What the columns mean, for the terminal and the report."""
     config = comparison.config
     trained = f"{config.epochs} epoch" + ("" if config.epochs == 1 else "s")
@@ -990,11 +1181,28 @@ def legend(comparison: Comparison) -> str:
             f"{config.rounds} boosting rounds of depth-{TREE_DEPTH} trees (learning rate "
             f"{TREE_LEARNING_RATE}, L2 {TREE_L2}) from each loss's best constant"
         )
+    seeds = _seed_range(comparison)
+    if len(comparison.seeds) > 1:
+        seeds = (
+            f"Mean ± standard deviation over {seeds}, each with its own train/test split, "
+            "initial weights, batch order and label flips"
+        )
+    else:
+        seeds = f"One run, {seeds}"
     text = (
-        f"Test set of {len(comparison.data.y_test)} samples after {trained} on "
-        f"clean labels; ECE: {ECE_BINS} equal-width bins of softmax confidence; "
-        f"time: clean training run on {comparison.backend}."
+        f"{seeds}. Test set of {len(comparison.data.y_test)} samples after {trained} on "
+        f"clean labels; ECE: {ECE_BINS} equal-width bins of softmax confidence"
     )
+    if any(row.spec.centres for row in comparison.rows):
+        text += (
+            " (for the class-centre losses the softmax of s·cos θ, the scaled cosines to the "
+            "class centres without the margin)"
+        )
+    if time:
+        several = len(comparison.seeds) > 1 and config.model != "gbdt"
+        together = " (all seeds train together)" if several else ""
+        text += f"; time: clean training on {comparison.backend}{together}"
+    text += "."
     if config.noise > 0:
         text += (
             f" Robustness: the same training with {config.noise:.0%} of the training labels "
@@ -1004,219 +1212,39 @@ def legend(comparison: Comparison) -> str:
 
 
 def to_json(comparison: Comparison) -> dict[str, Any]:
-    """Everything measured, as plain data."""
-    return {
-        "config": asdict(comparison.config),
-        "backend": comparison.backend,
-        "data": comparison.data.summary(),
-        "results": [
+    """Everything measured, as plain data: per loss the summary over seeds (accuracy and ECE
+    as fractions, drop in percentage points) and every seed's run."""
+    results = []
+    for row in comparison.rows:
+        summary = {}
+        for metric in METRICS:
+            values = row.summary(metric)
+            if values is not None:
+                summary[metric] = {"mean": values[0], "std": values[1]}
+        results.append(
             {
                 "loss": row.spec.label,
                 "name": row.spec.name,
                 "params": row.spec.params,
+                "head": "class centres" if row.spec.centres else "linear",
+                "seeds": [run.seed for run in row.clean.runs],
+                "summary": summary,
                 "clean": asdict(row.clean),
                 "noisy": asdict(row.noisy) if row.noisy is not None else None,
                 "drop_pp": row.drop,
                 **({"objective": row.objective} if row.objective else {}),
             }
-            for row in comparison.rows
-        ],
+        )
+    return {
+        "config": asdict(comparison.config),
+        "backend": comparison.backend,
+        "data": comparison.data.summary(),
+        "results": results,
         "skipped": [{"loss": label, "reason": reason} for label, reason in comparison.skipped],
     }
 
 
-# ----------------------------------------------------------------------------- HTML report
+# ------------------------------------------------------------------------------------ names
 def slug(text: str) -> str:
     """A file-name-safe version of ``text``."""
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "loss"
-
-
-def write_report(comparison: Comparison, directory: str | Path) -> Path:
-    """Write ``index.html``, ``curves.png``, one reliability PNG per loss and ``results.json``
-    into ``directory``; return the path of ``index.html``."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    plt = _pyplot()
-    images = [_plot_curves(plt, comparison, out / "curves.png")]
-    for i, row in enumerate(comparison.rows):
-        path = out / f"reliability_{i}_{slug(row.spec.label)}.png"
-        images.append(_plot_reliability(plt, row, path))
-    (out / "results.json").write_text(json.dumps(to_json(comparison), indent=2), encoding="utf-8")
-    index = out / "index.html"
-    index.write_text(_html(comparison, [p.name for p in images]), encoding="utf-8")
-    return index
-
-
-def _pyplot() -> Any:
-    if importlib.util.find_spec("matplotlib") is None:
-        raise CompareError("the HTML report draws with matplotlib: pip install matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plot_curves(plt: Any, comparison: Comparison, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2), layout="constrained")
-    titles = (
-        "training loss (relative to epoch 1)",
-        "test accuracy",
-        "test log-loss",
-    )
-    config = comparison.config
-    epochs = np.arange(1, (config.rounds if config.model == "gbdt" else config.epochs) + 1)
-    for i, row in enumerate(comparison.rows):
-        color = f"C{i % 10}"
-        for run, style in ((row.clean, "-"), (row.noisy, "--")):
-            if run is None:
-                continue
-            first = run.train_loss[0] if run.train_loss[0] != 0 else 1.0
-            curves = (np.asarray(run.train_loss) / first, run.test_accuracy, run.test_log_loss)
-            for ax, curve in zip(axes, curves, strict=True):
-                label = row.spec.label + (" (noisy)" if style == "--" else "")
-                ax.plot(epochs, curve, style, color=color, label=label)
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_title(title)
-        ax.set_xlabel("boosting round" if config.model == "gbdt" else "epoch")
-        ax.grid(alpha=0.3)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-def _plot_reliability(plt: Any, row: Row, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(3.6, 3.6))
-    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
-    table = row.clean.scores.reliability
-    filled = np.asarray(table.count) > 0
-    ax.bar(
-        edges[:-1][filled],
-        np.asarray(table.accuracy)[filled],
-        width=1.0 / ECE_BINS,
-        align="edge",
-        edgecolor="k",
-        alpha=0.6,
-        label="clean labels",
-    )
-    if row.noisy is not None:
-        noisy = row.noisy.scores.reliability
-        used = np.asarray(noisy.count) > 0
-        ax.plot(
-            np.asarray(noisy.confidence)[used],
-            np.asarray(noisy.accuracy)[used],
-            "o--",
-            color="C3",
-            label="noisy labels",
-        )
-    ax.plot([0, 1], [0, 1], ":", color="gray")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy")
-    ax.set_title(f"{row.spec.label}\nECE {100 * row.clean.scores.ece:.1f} %", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
-
-
-#: Settings that only one kind of model uses (left out of the other's report).
-GBDT_ONLY = ("library", "rounds", "hessian")
-NETWORK_ONLY = ("hidden", "epochs", "batch_size", "learning_rate")
-
-
-def _html(comparison: Comparison, images: list[str]) -> str:
-    config = comparison.config
-    header, cells = table_rows(comparison)
-    unused = GBDT_ONLY if config.model != "gbdt" else NETWORK_ONLY
-    settings = ", ".join(
-        f"{k}={v}" for k, v in asdict(config).items() if k not in ("losses", "backend", *unused)
-    )
-    figures = "\n".join(
-        f'<figure><img src="{html.escape(name)}" alt="{html.escape(name)}"></figure>'
-        for name in images[1:]
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>losskit compare</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-td:first-child{{text-align:left}}figure{{display:inline-block;margin:4px}}</style></head>
-<body><h1>losskit compare</h1>
-<p>{html.escape(comparison.data.summary())}; backend {html.escape(comparison.backend)};
-{html.escape(settings)}.</p>
-{_html_table(header, cells)}
-<p>{html.escape(legend(comparison))}</p>
-{_noisy_table(comparison)}
-{_skipped_list(comparison)}
-<h2>How each loss was called</h2>
-{_calls_table(comparison)}
-<h2>Training curves</h2>
-<p>Solid: clean labels; dashed: noisy labels.</p>
-<img src="{html.escape(images[0])}" alt="training curves" style="max-width:100%">
-<h2>Reliability diagrams</h2>
-<p>Accuracy against confidence in {ECE_BINS} bins; a calibrated model follows the diagonal.</p>
-{figures}
-<p>Data: <a href="results.json">results.json</a>.</p>
-</body></html>
-"""
-
-
-def _html_table(header: Sequence[str], cells: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>\n" for line in cells
-    )
-    return f"<table><tr>{head}</tr>\n{body}</table>"
-
-
-def _noisy_table(comparison: Comparison) -> str:
-    noisy = [(row.spec.label, row.noisy) for row in comparison.rows if row.noisy is not None]
-    if not noisy:
-        return ""
-    cells = [
-        [
-            label,
-            _percent(run.scores.accuracy),
-            f"{run.scores.log_loss:.3f}",
-            _percent(run.scores.ece),
-        ]
-        for label, run in noisy
-    ]
-    title = f"<h2>Trained with {comparison.config.noise:.0%} label noise</h2>"
-    return title + _html_table(["loss", "accuracy %", "log-loss", "ECE %"], cells)
-
-
-def _skipped_list(comparison: Comparison) -> str:
-    if not comparison.skipped:
-        return ""
-    items = "".join(
-        f"<li><b>{html.escape(label)}</b>: {html.escape(reason)}</li>"
-        for label, reason in comparison.skipped
-    )
-    return f"<h2>Skipped</h2><ul>{items}</ul>"
-
-
-def _calls_table(comparison: Comparison) -> str:
-    if comparison.config.model == "gbdt":
-        cells = [
-            [
-                row.spec.label,
-                row.spec.name,
-                ", ".join(f"{k}={v!r}" for k, v in row.spec.params.items()) or "—",
-                row.objective,
-            ]
-            for row in comparison.rows
-        ]
-        return _html_table(["loss", "function", "parameters", "boosting objective"], cells)
-    cells = [
-        [
-            row.spec.label,
-            row.spec.name,
-            ", ".join(f"{k}={v!r}" for k, v in row.spec.params.items()) or "—",
-            "class indices" if row.spec.target == "index" else "one-hot",
-            row.spec.inputs,
-        ]
-        for row in comparison.rows
-    ]
-    return _html_table(["loss", "function", "parameters", "targets", "network outputs as"], cells)
