@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import losskit as lk
+from losskit._rst import tidy_tex, to_markdown
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "catalogue.md"
 CONTRACT = {"sample_weight", "mask", "reduction", "normalizer"}
@@ -24,7 +25,7 @@ def summary(function: object) -> str:
     """The first sentence of a docstring, on one line."""
     doc = inspect.getdoc(function) or ""
     first = doc.split("\n\n")[0].replace("\n", " ").strip()
-    return first.replace("|", "\\|")
+    return to_markdown(first).replace("|", "\\|")
 
 
 def formula(function: object) -> str:
@@ -33,7 +34,7 @@ def formula(function: object) -> str:
     block = re.search(r"\.\. math::\s*(.+?)(?:\n\s*\n|\Z)", doc, flags=re.S)
     inline = re.search(r":math:`([^`]+)`", doc)
     text = block.group(1) if block else inline.group(1) if inline else ""
-    text = " ".join(text.split()).replace("|", "\\|")
+    text = tidy_tex(" ".join(text.split())).replace("|", "\\|")
     return f"${text}$" if text else "—"
 
 

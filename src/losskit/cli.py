@@ -7,10 +7,11 @@ prediction files, and compare losses by training the same classifier with each.
     losskit info NAME
     losskit plot NAME... [--task T] [--grad] [-o FILE]
     losskit check MODULE:FUNCTION|NAME [--task T] [--from-logits] [--report DIR]
-    losskit eval --loss NAME --y-true FILE --y-pred FILE [--param K=V ...] [--reduction R]
-                 [--chunk-size N] [--output FILE] [--json]
-    losskit compare [--losses SPEC ...] [--dataset D] [--backend B] [--epochs N] [--noise R]
-                    [--imbalance R] [--seed S] [--report DIR]
+    losskit eval --loss NAME --y-true FILE --y-pred FILE [--param K=V ...] [--from-logits]
+                 [--reduction R] [--chunk-size N] [--output FILE] [--json]
+    losskit compare [--losses SPEC ...] [--family F] [--seeds N] [--dataset D] [--backend B]
+                    [--epochs N] [--noise R] [--imbalance R] [--seed S] [--report DIR]
+                    [--markdown FILE] [--json]
                     [--model gbdt [--library L] [--rounds N] [--hessian H]]
 
 Exit status: 0 on success, 2 for a usage error or input the user can fix (unknown loss names,
@@ -38,9 +39,10 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from . import _compare
+from . import _compare, _compare_report
 from ._object import Loss
 from ._registry import LossInfo, info, names
+from ._rst import to_text
 from ._wrapping import positional_inputs
 
 CHECK_TASKS = (
@@ -160,10 +162,12 @@ def user_parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def description(function: Callable[..., Any]) -> str:
-    """The docstring without its doctest examples."""
+    """The docstring without its doctest examples, its reStructuredText markup as plain text
+    (a displayed formula indented on its own lines)."""
     paragraphs = (inspect.getdoc(function) or "").split("\n\n")
     kept = [p for p in paragraphs if not p.lstrip().startswith(">>>")]
-    return "\n\n".join(kept).strip()
+    text = to_text("\n\n".join(kept).strip())
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def writable_directory(directory: str, option: str) -> Path:
@@ -636,7 +640,7 @@ class Accumulator:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate a loss over prediction files, chunk by chunk, and print the result."""
     entry = lookup(args.loss)
-    params = _eval_params(entry, args.param)
+    params = _eval_params(entry, args.param, from_logits=args.from_logits)
     _check_output_options(args.reduction, args.output)
     writer = _Writer(args.output, (Path(args.y_true), Path(args.y_pred)))
     try:
@@ -693,9 +697,20 @@ def _check_no_nan(start: int, *chunks: tuple[ArrayFile, np.ndarray]) -> None:
             raise CLIError(f"{file.where(start + index, index)}: NaN; every value must be a number")
 
 
-def _eval_params(entry: LossInfo, items: Sequence[str]) -> dict[str, Any]:
+def _eval_params(
+    entry: LossInfo, items: Sequence[str], *, from_logits: bool = False
+) -> dict[str, Any]:
     try:
         params = _compare.parse_params(items, "--param", entry.function)
+    except (_compare.CompareError, TypeError, ValueError) as error:
+        raise CLIError(_unquoted(str(error))) from None
+    if from_logits:
+        if "from_logits" not in inspect.signature(entry.function).parameters:
+            raise CLIError(f"--from-logits: {entry.name} has no parameter 'from_logits'")
+        if params.get("from_logits", True) is not True:
+            raise CLIError("--from-logits contradicts --param from_logits=false")
+        params["from_logits"] = True
+    try:
         Loss(entry.name, **params)
     except (_compare.CompareError, TypeError, ValueError) as error:
         raise CLIError(_unquoted(str(error))) from None
@@ -906,10 +921,27 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def split_losses(items: Sequence[str]) -> tuple[str, ...]:
+    """Loss specs from ``--losses`` words: each word may hold several losses separated by
+    commas (``arcface,cosface``); a comma-separated ``PARAM=VALUE`` belongs to the loss before
+    it (``gce:q=0.5,cosface`` is two losses)."""
+    specs: list[str] = []
+    for item in items:
+        for piece in item.split(","):
+            if not piece.strip():
+                continue
+            if "=" in piece and ":" not in piece.split("=")[0] and specs:
+                specs[-1] += "," + piece
+            else:
+                specs.append(piece.strip())
+    return tuple(specs)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Train the same classifier once per loss and print (and report) the comparison."""
+    """Train the same classifier once per loss and seed and print (and report) the comparison."""
+    losses = _compare.DEFAULT_LOSSES if args.losses is None and not args.family else ()
     config = _compare.Config(
-        losses=tuple(args.losses),
+        losses=split_losses(args.losses) if args.losses is not None else losses,
         dataset=args.dataset,
         backend=args.backend,
         model=args.model,
@@ -920,32 +952,52 @@ def cmd_compare(args: argparse.Namespace) -> int:
         noise=args.noise,
         imbalance=args.imbalance,
         seed=args.seed,
+        seeds=args.seeds,
+        families=tuple(args.family),
         library=args.library,
         rounds=args.rounds,
         hessian=args.hessian,
     )
     try:
-        backend, data, _ = _compare.prepare(config)
+        plan = _compare.prepare(config)
     except _compare.CompareError as error:
         raise CLIError(str(error)) from None
     directory = writable_directory(args.report, "--report") if args.report else None
+    markdown = writable_file(args.markdown, "--markdown") if args.markdown else None
     length = (
         _count(config.rounds, "round") if config.model == "gbdt" else _count(config.epochs, "epoch")
     )
-    print(f"{data.summary()}; {config.model} on {backend}, {length}", flush=True)
-    progress = Progress(_compare.total_steps(config), "compare", enabled=not args.no_progress)
+    out = sys.stderr if args.json else sys.stdout
+    print(
+        f"{plan.datasets[0].summary()}; {config.model} on {plan.backend}, {length}, "
+        f"{_count(config.seeds, 'seed')}",
+        file=out,
+        flush=True,
+    )
+    progress = Progress(plan.steps(config), "compare", enabled=not args.no_progress)
     try:
-        result = _compare.run(config, lambda note: progress.advance(1, note))
+        result = _compare.run(config, lambda note: progress.advance(1, note), plan)
     finally:
         progress.close()
-    print(_compare.format_table(result))
+    if args.json:
+        print(json.dumps(_compare.to_json(result)))
+    else:
+        print(_compare.format_table(result))
+    if markdown is not None:
+        written(
+            f"the Markdown table {markdown}",
+            lambda: Path(markdown).write_text(
+                _compare.format_markdown(result) + "\n", encoding="utf-8"
+            ),
+        )
+        print(f"Markdown table: {markdown}", file=out)
     if directory is not None:
         try:
             what = f"the report in {directory}"
-            index = written(what, lambda: _compare.write_report(result, directory))
+            index = written(what, lambda: _compare_report.write_report(result, directory))
         except _compare.CompareError as error:
             raise CLIError(str(error), code=1) from None
-        print(f"HTML report: {index}")
+        print(f"HTML report: {index}", file=out)
     return 0
 
 
@@ -1012,6 +1064,11 @@ def _add_eval(sub: Any) -> None:
     p.add_argument(
         "--param", action="append", default=[], metavar="K=V", help="loss parameter (repeatable)"
     )
+    p.add_argument(
+        "--from-logits",
+        action="store_true",
+        help="y_pred holds logits (the same as --param from_logits=true)",
+    )
     p.add_argument("--reduction", choices=REDUCTIONS, default="mean")
     p.add_argument(
         "--chunk-size", type=int, default=0, metavar="ROWS", help="rows per chunk (0: automatic)"
@@ -1029,17 +1086,37 @@ def _add_compare(sub: Any) -> None:
         "compare",
         help="train the same classifier with each loss and compare them",
         description=(
-            "Train the same small network on a scikit-learn data set once per loss and report "
-            "test accuracy, log-loss, ECE (15 bins), robustness to label noise (accuracy drop "
-            "when --noise of the training labels are flipped) and training time."
+            "Train the same small network on a scikit-learn data set once per loss and seed and "
+            "report test accuracy, log-loss, ECE (15 bins), robustness to label noise (accuracy "
+            "drop when --noise of the training labels are flipped) and training time, as mean ± "
+            "standard deviation over --seeds seeds. "
+            f"{_compare.DEFAULT_BUDGET}"
         ),
     )
     p.add_argument(
         "--losses",
         nargs="+",
-        default=list(d.losses),
+        default=None,
         metavar="SPEC",
-        help="losses as NAME or NAME:PARAM=VALUE,... (default: %(default)s)",
+        help="losses as NAME or NAME:PARAM=VALUE,..., several per word with commas "
+        f"(arcface,cosface); default: {' '.join(d.losses)} (unless --family is given)",
+    )
+    p.add_argument(
+        "--family",
+        action="append",
+        default=[],
+        metavar="FAMILY",
+        help="add every classification loss of a family (any case; repeatable), e.g. metric: "
+        "ArcFace, CosFace, SphereFace and Sub-center ArcFace, their class centres the "
+        "network's last layer (each about five times a default loss's time)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=d.seeds,
+        help="seeds per loss (seed, seed+1, ...), each with its own split, initial weights, "
+        "batches and label flips; the table shows mean ± standard deviation "
+        "(default: %(default)s)",
     )
     p.add_argument("--dataset", choices=_compare.DATASETS, default=d.dataset)
     p.add_argument("--backend", choices=("auto", *_compare.BACKENDS), default=d.backend)
@@ -1065,7 +1142,7 @@ def _add_compare(sub: Any) -> None:
         default=d.imbalance,
         help="long-tailed training set: class 0 this many times the last class (1: as is)",
     )
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed, help="the first seed")
     p.add_argument(
         "--library",
         choices=("auto", *_compare.GBDT_LIBRARIES),
@@ -1081,8 +1158,24 @@ def _add_compare(sub: Any) -> None:
         "piecewise-linear one, else clip)",
     )
     p.add_argument("--report", metavar="DIR", help="write an HTML report with plots to DIR")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table as Markdown to FILE")
+    p.add_argument(
+        "--json", action="store_true", help="print every result as JSON instead of the table"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_compare)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, with an unknown option reported by the subcommand's parser: its
+    own usage line (``losskit eval: error: ...``), not the top-level one."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = getattr(args, "command", None)
+        subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        owner = next((a.choices[command] for a in subparsers if command in a.choices), parser)
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1091,7 +1184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except SystemExit as exit_:  # --help, --version and usage errors
         return exit_.code if isinstance(exit_.code, int) else 0
     if args.command is None:
