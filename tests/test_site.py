@@ -70,12 +70,19 @@ def test_site_builds_and_every_page_passes_in_the_browser(browser_check):
         assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
 
     # every registered loss has its page, and the gallery links to each
-    loss_pages = {p.stem for p in (site / "_generated" / "losses").glob("*.html")}
-    assert loss_pages == set(lk.names())
+    built = sorted((site / "_generated" / "losses").glob("*.html"))
+    assert len(built) == len(lk.names())
+    assert {p.stem for p in built} == set(lk.names())
     gallery = (site / "_generated" / "gallery.html").read_text(encoding="utf-8")
     cards = gallery.split('id="every-loss-at-a-glance"', 1)[1].split("</article>", 1)[0]
-    for name in lk.names():  # each card's name links to the loss's page
+    for name in lk.names():  # each card's name links to the loss's page, over its curve
         assert f'<a class="reference internal" href="losses/{name}.html">' in cards, name
+        assert f"_images/{name}.thumb.png" in cards, f"no curve on {name}'s gallery card"
+    # every loss page shows its loss-and-gradient plot, and its property table or why not
+    for page in built:
+        html = page.read_text(encoding="utf-8")
+        assert f'src="../../_images/{page.stem}.png"' in html, f"no plot on {page.name}"
+        assert "minimum_at_target" in html or "No property table" in html, page.name
     focal = (site / "_generated" / "losses" / "binary_focal_crossentropy.html").read_text("utf-8")
     for section in ("Definition", "Parameters", "References and anchors", "Loss and gradient"):
         assert section in focal

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import losskit_cuts  # docs/_ext, on the path conf.py sets
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
@@ -44,7 +45,7 @@ OUT = DOCS / "_generated"
 PLOTS = OUT / "_plots"
 # Checks and plots of a build, reused by the next build of the same sources.
 CACHE = Path(os.environ.get("LOSSKIT_SITE_CACHE", REPO / "build" / "site-cache"))
-STUDY_VERSION = "1"  # raise when study() changes what it computes
+STUDY_VERSION = "2"  # raise when study() changes what it computes
 CONTRACT = ("sample_weight", "mask", "reduction", "normalizer")
 POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
@@ -223,6 +224,7 @@ class LossFacts:
     check_table: str
     note: str
     seconds: float
+    cut: str = ""  # what the plot's one-dimensional cut varies (losskit_cuts), "" for plot_loss
 
 
 def check_task(entry: lk.LossInfo) -> str | None:
@@ -243,7 +245,7 @@ def study(entry: lk.LossInfo) -> LossFacts:
     task = check_task(entry)
     target: Any = UNIT_SCALE.get(entry.name, entry.name)
     if task is None:
-        return LossFacts(entry.name, None, False, "", "", 0.0)
+        return cut_study(entry, None, "", started)
     note = ""
     if entry.name in UNIT_SCALE:
         note = f"Checked and plotted with `{UNIT_SCALE_PARAMETER[entry.name]}` fixed at 1."
@@ -252,15 +254,17 @@ def study(entry: lk.LossInfo) -> LossFacts:
         try:
             report = lk.check(target, task=task)
             table = report.to_markdown().split("\n", 2)[2]  # without the report's own heading
-        except (TypeError, ValueError) as error:
-            table = f"The checker cannot call this loss: {error}"
+        except (TypeError, ValueError):
+            return cut_study(entry, None, note, started)  # not f(y_true, y_pred): no table
         plotted = True
         try:
             figure = lkp.plot_loss(target, task=task, grad=True)
             figure.savefig(PLOTS / f"{entry.name}.png", dpi=80)
             plt.close(figure)
             matplotlib.image.thumbnail(
-                PLOTS / f"{entry.name}.png", PLOTS / f"{entry.name}.thumb.png", scale=0.35
+                str(PLOTS / f"{entry.name}.png"),
+                str(PLOTS / f"{entry.name}.thumb.png"),
+                scale=0.35,
             )
         except (TypeError, ValueError) as error:
             plotted = False
@@ -268,10 +272,27 @@ def study(entry: lk.LossInfo) -> LossFacts:
     return LossFacts(entry.name, task, plotted, table, note, time.perf_counter() - started)
 
 
+def cut_study(entry: lk.LossInfo, task: str | None, note: str, started: float) -> LossFacts:
+    """Plot a loss the checker cannot call along its one-dimensional cut (``losskit_cuts``)."""
+    import matplotlib.image
+
+    cut = losskit_cuts.cut_for(entry)
+    if cut is None:
+        return LossFacts(entry.name, task, False, "", note, time.perf_counter() - started)
+    figure = losskit_cuts.figure(cut, entry.name)
+    figure.savefig(PLOTS / f"{entry.name}.png", dpi=80)
+    matplotlib.image.thumbnail(
+        str(PLOTS / f"{entry.name}.png"), str(PLOTS / f"{entry.name}.thumb.png"), scale=0.35
+    )
+    seconds = time.perf_counter() - started
+    return LossFacts(entry.name, task, True, "", note, seconds, cut=cut.sentence)
+
+
 def source_key() -> str:
-    """A digest of losskit's sources and of ``STUDY_VERSION``: the cache of checks and plots is
-    valid while both are unchanged."""
+    """A digest of losskit's sources, of the cuts and of ``STUDY_VERSION``: the cache of checks
+    and plots is valid while they are unchanged."""
     digest = hashlib.sha256(STUDY_VERSION.encode())
+    digest.update(Path(losskit_cuts.__file__).read_bytes())
     for path in sorted(Path(lk.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -360,7 +381,13 @@ def loss_page(entry: lk.LossInfo, facts: LossFacts) -> str:
         lines += ["", "Contract exceptions (promises this loss cannot keep):", ""]
         lines += [f"- `{k}`: {why}" for k, why in sorted(entry.contract_exceptions.items())]
     lines += ["", "## Loss and gradient", ""]
-    if facts.plotted:
+    if facts.plotted and facts.cut:
+        lines += [f"![{entry.name}: loss and gradient](../_plots/{entry.name}.png)", ""]
+        lines += [
+            f"{facts.cut} Top: the loss; bottom: its derivative d loss / d t, by central "
+            f"differences along the cut (NumPy, float64, default options).",
+        ]
+    elif facts.plotted:
         lines += [f"![{entry.name}: loss and gradient](../_plots/{entry.name}.png)", ""]
         lines += [
             f"The loss (top) and its derivative (bottom) against the prediction, task "
@@ -372,10 +399,10 @@ def loss_page(entry: lk.LossInfo, facts: LossFacts) -> str:
     if facts.note:
         lines += ["", facts.note]
     lines += ["", "## Property check", ""]
-    if facts.task:
+    if facts.task and facts.check_table:
         lines += [f'`lk.check("{entry.name}", task="{facts.task}")`:', "", facts.check_table]
     else:
-        lines.append(no_check_sentence(entry))
+        lines += [no_check_sentence(entry), "", *registered_properties(entry)]
     example = doctest_of(function)
     lines += ["", "## Example", ""]
     if example:
@@ -395,11 +422,28 @@ def no_curve_sentence(entry: lk.LossInfo) -> str:
 
 
 def no_check_sentence(entry: lk.LossInfo) -> str:
+    inputs = inputs_phrase(entry.function)
+    if check_task(entry) is None:
+        why = f"this loss takes {inputs} ({entry.domain} values, task `{entry.task}`)"
+    else:
+        why = f"this loss takes {inputs}, not one prediction per target"
     return (
-        f"`lk.check` covers the tasks binary, multiclass, multilabel, regression, segmentation, "
-        f"preference, policy and distillation; `{entry.task}` losses are tested by the parity and "
-        f"contract tests instead."
+        f"No property table: `lk.check` generates the inputs of the tasks binary, multiclass, "
+        f"multilabel, regression and segmentation (one prediction per target) and of "
+        f"preference, policy and distillation (log-probabilities, logits), and {why}, so the "
+        f"checker cannot call it. Its requirements are checked by the test suite instead, on "
+        f"every backend: values and float64 gradients against an independent reference, finite "
+        f"values and gradients at extreme inputs, the reduction contract (an all-masked batch "
+        f"gives 0 with zero gradient), clear errors for bad inputs, and parity with its anchor "
+        f"library where one exists."
     )
+
+
+def registered_properties(entry: lk.LossInfo) -> list[str]:
+    if not entry.properties:
+        return []
+    facts = ", ".join(f"`{key}`: {value}" for key, value in sorted(entry.properties.items()))
+    return ["Properties it is registered with (stated, not measured):", "", facts]
 
 
 def inputs_phrase(function: Any) -> str:
@@ -418,8 +462,9 @@ def gallery_page(
     lines += ["## Every loss at a glance", ""]
     lines += [
         "Each card shows the loss against the prediction (the first panels of its page's plot) "
-        "and links to its page; losses whose inputs are not one prediction per target "
-        "(metric learning, ranking, detection, ...) have a card without a curve.",
+        "and links to its page; for losses whose inputs are not one prediction per target "
+        "(metric learning, ranking, detection, ...) the card shows the loss along the cut its "
+        "page describes (an angle, a score, a shift).",
         "",
     ]
     families: dict[str, list[lk.LossInfo]] = {}

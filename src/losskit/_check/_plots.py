@@ -177,7 +177,9 @@ def expected_loss_figure(
     """Expected loss η·ℓ(1, x) + (1 - η)·ℓ(0, x) against the prediction, minimiser marked;
     one panel per loss."""
     fig, axes = new_figure(1, max(1, len(data)))
-    fig.suptitle("Expected loss η·ℓ(1, x) + (1 - η)·ℓ(0, x); dots: minimisers, dotted: x = η")
+    # two short lines: one panel is narrower than the title on one line (it was cut off)
+    title = "Expected loss η·ℓ(1, x) + (1 - η)·ℓ(0, x)\ndots: minimisers, dotted: x = η"
+    fig.suptitle(title, fontsize=10)
     for ax, (label, link) in zip(axes[0], data.items(), strict=False):
         grid = np.asarray(link["grid"])
         seen = []
