@@ -238,10 +238,29 @@ class ArrayAPIBackend:
     def take_along_axis(self, x: Any, indices: Any, axis: int = -1) -> Any:
         return self.xp.take_along_axis(x, indices, axis=axis)
 
+    def scan(self, step: Any, carry: Any, xs: tuple[Any, ...]) -> Any:
+        """``carry = step(carry, x_t)`` for each slice ``x_t`` of ``xs`` along their leading
+        axis; returns the final carry. A Python loop here (unrolled when traced); JAX overrides
+        it with ``lax.scan`` (one compiled step, a loop at run time)."""
+        for t in range(self.shape(xs[0])[0]):
+            carry = step(carry, tuple(x[t, ...] for x in xs))
+        return carry
+
     def moveaxis(self, x: Any, source: int, destination: int) -> Any:
         if source % x.ndim == destination % x.ndim:
             return x
         return self.xp.moveaxis(x, source, destination)
+
+    def max_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        """The maximum over each pixel's 3-wide neighbourhood on the spatial ``axes`` (stride 1,
+        same shape): ``"box"`` the 3 × 3 (× 3) block, ``"cross"`` the 3-pixel segments along
+        each axis through the pixel. At the edges over the pixels that exist (pooling whose
+        padding is ignored). Shifted slices and elementwise maxima."""
+        return _pool(self.xp, x, axes, footprint, self.xp.maximum)
+
+    def min_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        """The minimum over the neighbourhood of :meth:`max_pool`."""
+        return _pool(self.xp, x, axes, footprint, self.xp.minimum)
 
     def clamped_log(self, p: Any) -> Any:
         """``max(log p, -100)``; autodiff backends give it the slope ``1 / max(p, 1e-12)``."""
@@ -313,14 +332,34 @@ class ArrayAPIBackend:
         diff = p - y
         return self.reduce_all(diff * diff, reduction)
 
-    def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
-        """Huber of ``d = p - y``: ``½ s² + δ(|d| - s)`` with ``s = min(|d|, δ)``; ``|d|`` as
-        ``sign(d)·d`` (derivative 0 at 0 on every framework)."""
-        xp = self.xp
+    def absolute_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
+        """``|p - y|`` as ``sign(d)·d``: derivative ``sign(d)``, 0 at 0 on every framework (JAX
+        differentiates ``abs`` at 0 as 1, torch as 0)."""
         d = p - y
-        a = xp.sign(d) * d
+        return self.reduce_all(self.xp.sign(d) * d, reduction)
+
+    def abs_power(self, d: Any, p: float) -> Any:
+        """``|d|^p`` (``p > 0``) with derivative 0 (not NaN or inf) at ``d = 0``."""
+        xp = self.xp
+        size = xp.abs(d)
+        positive = size > 0
+        safe = xp.where(positive, size, xp.ones_like(size))
+        return xp.where(positive, safe**p, xp.zeros_like(size))
+
+    def relu(self, x: Any) -> Any:
+        """``max(x, 0)`` with derivative 0 at the kink (NaN stays NaN where a kernel exists)."""
+        xp = self.xp
+        return xp.where(x > 0, x, xp.zeros_like(x))
+
+    def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
+        """Huber of ``d = p - y``: ``s·(|d| - ½s)`` with ``s = min(|d|, δ)``, i.e. ``½d²`` (to the
+        bit: ``|d| - ½|d|`` is exact) inside ``δ`` and ``δ(|d| - ½δ)`` beyond, one rounding
+        each. Its derivative is ``s'·(|d| - s) + s·|d|'``: ``d`` inside, ``δ·sign(d)`` beyond,
+        and 0 at ``d = 0`` whatever a framework takes for the derivative of ``abs`` there."""
+        xp = self.xp
+        a = xp.abs(p - y)
         small = xp.minimum(a, delta)  # quadratic part; the rest is linear
-        return self.reduce_all(0.5 * small * small + delta * (a - small), reduction)
+        return self.reduce_all(small * (a - 0.5 * small), reduction)
 
     def smooth_l1_error(self, y: Any, p: Any, beta: float, reduction: str = "none") -> Any:
         """Smooth L1 of ``d = p - y``: ``½ s²/β + (|d| - s)`` with ``s = min(|d|, β)``; ``|d|``
@@ -389,6 +428,41 @@ def _squeeze(xp: Any, x: Any, axis: int | None, ndim: int) -> Any:
     if axis is None:
         return xp.reshape(x, ())
     return xp.squeeze(x, axis=axis % ndim)
+
+
+def _pool(xp: Any, x: Any, axes: tuple[int, ...], footprint: str, pick: Any) -> Any:
+    """``pick`` over the 3-wide ``footprint`` on ``axes``: a box is separable (one 3-pixel
+    pass per axis in turn), a cross the ``pick`` of the 3-pixel passes of each axis."""
+    if footprint == "box":
+        for a in axes:
+            x = _line_extreme(xp, x, a, pick)
+        return x
+    out = None
+    for a in axes:
+        line = _line_extreme(xp, x, a, pick)
+        out = line if out is None else pick(out, line)
+    return x if out is None else out
+
+
+def _line_extreme(xp: Any, x: Any, axis: int, pick: Any) -> Any:
+    """``pick`` over each pixel and its two neighbours along ``axis`` (the edge pixels over
+    the two that exist): one concatenation of the two edges and the interior."""
+    n = x.shape[axis]
+    if n == 1:
+        return x
+    first = pick(_segment(x, axis, 0, 1), _segment(x, axis, 1, 2))
+    last = pick(_segment(x, axis, n - 2, n - 1), _segment(x, axis, n - 1, n))
+    if n == 2:
+        return xp.concat([first, last], axis=axis)
+    middle = pick(_segment(x, axis, 0, n - 2), _segment(x, axis, 1, n - 1))
+    return xp.concat([first, pick(middle, _segment(x, axis, 2, n)), last], axis=axis)
+
+
+def _segment(x: Any, axis: int, start: int, stop: int) -> Any:
+    """``x[..., start:stop, ...]`` on ``axis``."""
+    index = [slice(None)] * len(x.shape)
+    index[axis] = slice(start, stop)
+    return x[tuple(index)]
 
 
 def _to_numpy(x: Any, name: str = "input") -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -48,6 +49,33 @@ def _times_log_jvp(primals: Any, tangents: Any) -> Any:
     return y * guarded, dy * guarded + y * dlog_p
 
 
+@jax.custom_jvp
+def _euclidean_norm(x: Any) -> Any:
+    return jnp.sqrt(jnp.sum(x * x, axis=-1))
+
+
+@_euclidean_norm.defjvp
+def _euclidean_norm_jvp(primals: Any, tangents: Any) -> Any:
+    # x·dx / ‖x‖, 0 at x = 0 (where x·dx = 0): one guard on the norm, not on every component
+    (x,), (dx,) = primals, tangents
+    norm = _euclidean_norm(x)
+    return norm, jnp.sum(x * dx, axis=-1) / jnp.where(norm > 0, norm, 1.0)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _abs_power(d: Any, p: float) -> Any:
+    return jnp.abs(d) ** p
+
+
+@_abs_power.defjvp
+def _abs_power_jvp(p: float, primals: Any, tangents: Any) -> Any:
+    # p·|d|^p / d = p·sign(d)·|d|^(p-1), 0 at d = 0
+    (d,), (dd,) = primals, tangents
+    power = _abs_power(d, p)
+    zero = d == 0
+    return power, p * jnp.where(zero, 0.0, power / jnp.where(zero, 1.0, d)) * dd
+
+
 def _with_tanh_slope(value: Any) -> Any:
     """``value`` (``log cosh``) with the derivative ``tanh(d)`` instead of autodiff through its
     branches: the backward pass is one ``tanh``."""
@@ -59,6 +87,27 @@ def _with_tanh_slope(value: Any) -> Any:
         return function(d), jnp.tanh(d) * dd
 
     return function
+
+
+def _max_pool(x: Any, axes: tuple[int, ...], footprint: str) -> Any:
+    """The 3-wide max pooling of :meth:`ArrayAPIBackend.max_pool`: ``reduce_window`` with
+    ``-inf`` padding (the outside never wins)."""
+
+    def window(on: tuple[int, ...]) -> Any:
+        sizes = tuple(3 if a in on else 1 for a in range(x.ndim))
+        padding = tuple((1, 1) if a in on else (0, 0) for a in range(x.ndim))
+        low = jnp.array(-jnp.inf, x.dtype)
+        return jax.lax.reduce_window(x, low, jax.lax.max, sizes, (1,) * x.ndim, padding)
+
+    spatial = tuple(a % x.ndim for a in axes)
+    if not spatial:
+        return x
+    if footprint == "box":
+        return window(spatial)
+    out = window(spatial[:1])
+    for a in spatial[1:]:
+        out = jnp.maximum(out, window((a,)))
+    return out
 
 
 class JaxBackend(ArrayAPIBackend):
@@ -91,6 +140,16 @@ class JaxBackend(ArrayAPIBackend):
 
     def stop_gradient(self, x: Any) -> Any:
         return jax.lax.stop_gradient(x)
+
+    def scan(self, step: Any, carry: Any, xs: tuple[Any, ...]) -> Any:
+        return jax.lax.scan(lambda c, x: (step(c, x), None), carry, xs)[0]
+
+    def euclidean_norm(self, x: Any) -> Any:
+        """``‖x‖₂`` over the last axis, its gradient ``x / ‖x‖`` guarded once (0 at 0)."""
+        return _euclidean_norm(x)
+
+    def abs_power(self, d: Any, p: float) -> Any:
+        return _abs_power(d, p)
 
     def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
@@ -134,3 +193,10 @@ class JaxBackend(ArrayAPIBackend):
 
     def erf(self, x: Any) -> Any:
         return jax.lax.erf(x)
+
+    def max_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        """XLA's ``reduce_window`` (one window for a box, one per axis for a cross)."""
+        return _max_pool(x, axes, footprint)
+
+    def min_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        return -_max_pool(-x, axes, footprint)

@@ -318,6 +318,41 @@ def _with_target_slope(rows: Any, y: Any, y_pred: Any, where: Any, slope: Any) -
     return rows + zero(y)
 
 
+_MAX_POOLS = {1: tf.nn.max_pool1d, 2: tf.nn.max_pool2d, 3: tf.nn.max_pool3d}
+
+
+def _pool_layout(x: Any, axes: tuple[int, ...]) -> list[int] | None:
+    """The transpose that puts ``x`` in pooling layout (an axis first, the spatial axes, the
+    other last; -1 marks a unit axis to add), or None where the generic slices apply."""
+    ndim = len(x.shape)
+    spatial = sorted(a % ndim for a in axes)
+    others = [a for a in range(ndim) if a not in spatial]
+    if not 0 < len(spatial) <= 3 or len(others) > 2 or not others:
+        return None
+    if len(spatial) == 3 and x.dtype != tf.float32:
+        return None
+    return [others[0], *spatial, others[1] if len(others) == 2 else -1]
+
+
+def _max_pool(x: Any, layout: list[int], d: int, footprint: str) -> Any:
+    order = [a for a in layout if a >= 0]
+    view = tf.transpose(x, order) if order != list(range(len(order))) else x
+    if layout[-1] < 0:
+        view = tf.expand_dims(view, -1)
+    pool = _MAX_POOLS[d]
+    if footprint == "box":
+        out = pool(view, 3, 1, "SAME")
+    else:  # one 3-pixel line per axis
+        out = pool(view, [3] + [1] * (d - 1), 1, "SAME")
+        for k in range(1, d):
+            out = tf.maximum(out, pool(view, [3 if i == k else 1 for i in range(d)], 1, "SAME"))
+    if layout[-1] < 0:
+        out = tf.squeeze(out, -1)
+    if order == list(range(len(order))):
+        return out
+    return tf.transpose(out, sorted(range(len(order)), key=order.__getitem__))
+
+
 class TensorFlowBackend(ArrayAPIBackend):
     name = "tensorflow"
     quiet_nan = True
@@ -434,3 +469,19 @@ class TensorFlowBackend(ArrayAPIBackend):
 
     def erf(self, x: Any) -> Any:
         return tf.math.erf(x)
+
+    def max_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        """TensorFlow's ``max_pool1d/2d/3d`` (``"SAME"`` padding: the outside never wins) on
+        the layout they read, batch first and one channel axis last (a unit one where ``x``
+        has no class axis); the generic slices where that takes more than a transpose (no
+        batch axis, more than one class axis) or the kernel lacks the dtype (3-d: float32)."""
+        layout = _pool_layout(x, axes)
+        if layout is None:
+            return super().max_pool(x, axes, footprint)
+        return _max_pool(x, layout, len(axes), footprint)
+
+    def min_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        layout = _pool_layout(x, axes)
+        if layout is None:
+            return super().min_pool(x, axes, footprint)
+        return -_max_pool(-x, layout, len(axes), footprint)

@@ -81,6 +81,64 @@ class _ClampedLog(torch.autograd.Function):
         return grad / torch.clamp_min(p, SLOPE_FLOOR)
 
 
+_ZERO = torch.zeros(())  # a 0-dim operand: it takes the other operands' dtype and device
+
+
+class _PairwiseDistances(torch.autograd.Function):
+    """``‖x_i - x_j‖₂`` of the rows of ``x`` by ``cdist`` on the differences (exact where rows
+    coincide, unlike the Gram form), gradient 0 where they coincide; a first-order backward
+    by cdist's kernel, a differentiable broadcast one when a graph of the gradient is built
+    (cdist has no second derivative)."""
+
+    @staticmethod
+    def forward(x: Any) -> Any:
+        return torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        x, distances = ctx.saved_tensors
+        both = grad + grad.transpose(-1, -2)  # x is both arguments of cdist
+        if not torch.is_grad_enabled():
+            return torch.ops.aten._cdist_backward(both.contiguous(), x, x, 2.0, distances)
+        coincide = distances == 0
+        inverse = torch.where(coincide, _ZERO, 1.0 / torch.where(coincide, 1.0, distances))
+        weights = both * inverse
+        differences = x.unsqueeze(-2) - x.unsqueeze(-3)
+        return (weights.unsqueeze(-1) * differences).sum(-2)
+
+
+class _AbsPower(torch.autograd.Function):
+    """``|d|^p`` with derivative ``p·|d|^p / d`` and 0 at ``d = 0`` (autograd's ``pow`` of
+    ``abs`` gives 0·inf = NaN there for ``p < 1``); the backward is itself differentiable."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(d: Any, p: float) -> Any:
+        return torch.abs(d).pow_(p)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0], output)
+        ctx.p = inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        d, power = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: the differentiable, allocating form
+            zero = d == 0
+            slope = torch.where(zero, _ZERO, power / torch.where(zero, 1.0, d))
+            return grad * slope * ctx.p, None
+        # sign(d)·|d|^(p-1): 0/0 = NaN only at d = 0 (or where d is NaN, whose loss is NaN
+        # anyway); nan_to_num_ is one pass, a mask and where are three
+        slope = torch.div(power, d).nan_to_num_(0.0, math.inf, -math.inf)
+        return slope.mul_(grad).mul_(ctx.p), None
+
+
 class _BinaryCrossentropyLogits(torch.autograd.Function):
     """The generic exact form ``(H(z) - y)·z + softplus(-|z|)`` computed in place, with a fused
     backward ``(H(z) - y) - sign(z)·σ(-|z|)`` (= ``σ(z) - y``, relatively exact in both tails),
@@ -95,14 +153,20 @@ class _BinaryCrossentropyLogits(torch.autograd.Function):
     def forward(ctx: Any, y: Any, z: Any, reduction: str) -> Any:
         sign = torch.sign(z)
         coefficient = (sign * 0.5).add_(0.5).sub_(y)  # H(z) - y, H(0) = 1/2
-        negative_abs = torch.abs(z).neg_()
+        negative_abs = torch.addcmul(_ZERO, z, sign, value=-1.0)  # -|z| in one pass
         ctx.save_for_backward(sign, coefficient, negative_abs)
         ctx.scale = 1.0 / z.numel() if reduction == "mean" else 1.0
-        # 0·(±inf) = 0: a logit saturated on the label's side costs nothing
-        loss = (coefficient * z).masked_fill_(coefficient == 0, 0.0).add_(F.softplus(negative_abs))
+        # 0·(±inf) = 0: a logit saturated on the label's side costs nothing. The product is NaN
+        # only there or where z or y is NaN; z's NaN comes back through softplus(-|z|), y's
+        # through the coefficient. Dropping NaN is one vectorised pass (nansum, nan_to_num_);
+        # masked_fill_ or where on a boolean mask take ten times as long on CPU.
+        product = coefficient * z
         if reduction == "none":
-            return loss
-        return loss.sum() * ctx.scale
+            loss = product.nan_to_num_(0.0, math.inf, -math.inf).add_(F.softplus(negative_abs))
+            return loss.add_(coefficient, alpha=0.0)
+        # two sums of non-negative terms: no cancellation, and no elementwise loss written
+        total = torch.nansum(product) + F.softplus(negative_abs).sum()
+        return (total + coefficient.sum() * 0.0) * ctx.scale
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -206,6 +270,40 @@ class _CTC(torch.autograd.Function):
             # gradient there is p - γ = 0
             slope = torch.where(log_probs == -math.inf, 0.0, slope)
         return slope, None, None, None, None, None
+
+
+_MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+
+
+def _max_pool(x: Any, axes: tuple[int, ...], footprint: str) -> Any:
+    """The 3-wide max pooling of :meth:`ArrayAPIBackend.max_pool` with torch's kernels. The
+    other axes go first as the pooling's batch and channel (a permuted view: channels-last
+    input is read in torch's channels-last layout, without a copy); a third or further other
+    axis is merged into the batch."""
+    spatial = sorted(a % x.ndim for a in axes)
+    others = [a for a in range(x.ndim) if a not in spatial]
+    order = others + spatial
+    view = x.permute(order)
+    lead = view.shape[: len(others)]
+    if len(others) > 2:
+        view = view.flatten(0, len(others) - 2)
+    elif not others:
+        view = view.unsqueeze(0)
+    pool, d = _MAX_POOLS[len(spatial)], len(spatial)
+    if footprint == "box":
+        out = pool(view, 3, 1, 1)
+    else:  # one 3-pixel line per axis
+        lines = [pool(view, _along(d, k, 3, 1), 1, _along(d, k, 1, 0)) for k in range(d)]
+        out = lines[0]
+        for line in lines[1:]:
+            out = torch.maximum(out, line)
+    out = out.reshape(*lead, *out.shape[-d:]) if len(others) != 2 else out
+    return out.permute(sorted(range(x.ndim), key=order.__getitem__))
+
+
+def _along(d: int, k: int, on: int, off: int) -> tuple[int, ...]:
+    """A kernel size or padding for ``d`` axes: ``on`` on axis ``k``, ``off`` elsewhere."""
+    return tuple(on if i == k else off for i in range(d))
 
 
 class TorchBackend(ArrayAPIBackend):
@@ -365,6 +463,15 @@ class TorchBackend(ArrayAPIBackend):
             return super().squared_error(y, p, reduction)
         return F.mse_loss(p, y, reduction=reduction)  # fused forward and backward kernels
 
+    def absolute_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
+        if y.shape != p.shape or p.numel() == 0:
+            return super().absolute_error(y, p, reduction)
+        # abs' derivative is sgn(d), 0 at 0 as the generic sign(d)·d; one fused pass fewer
+        return F.l1_loss(p, y, reduction=reduction)
+
+    def relu(self, x: Any) -> Any:
+        return torch.relu(x)  # one kernel each way (threshold_backward: 0 at the kink)
+
     def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
         if y.shape != p.shape or p.numel() == 0:
             return super().huber_error(y, p, delta, reduction)
@@ -397,9 +504,37 @@ class TorchBackend(ArrayAPIBackend):
     def erf(self, x: Any) -> Any:
         return torch.special.erf(x)
 
+    def max_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        """torch's ``max_pool1d/2d/3d`` (one pass for a box, one per axis for a cross) on a
+        view with the spatial axes last; the generic slices where these do not apply (no or
+        more than 3 spatial axes, an empty array)."""
+        if not 0 < len(axes) <= 3 or x.numel() == 0:
+            return super().max_pool(x, axes, footprint)
+        return _max_pool(x, axes, footprint)
+
+    def min_pool(self, x: Any, axes: tuple[int, ...], footprint: str = "box") -> Any:
+        if not 0 < len(axes) <= 3 or x.numel() == 0:
+            return super().min_pool(x, axes, footprint)
+        return -_max_pool(-x, axes, footprint)
+
     def euclidean_norm(self, x: Any) -> Any:
         """``‖x‖₂`` over the last axis in one kernel (its gradient is 0 at a zero vector)."""
         return torch.linalg.vector_norm(x, dim=-1)
+
+    def pairwise_distances(self, x: Any) -> Any:
+        """``‖x_i - x_j‖₂`` of the rows (axis -2) of ``x``, shape ``(..., M, M)``: ``cdist``
+        on the differences (not the Gram form, so exact where rows coincide), one kernel each
+        way without the ``(..., M, M, V)`` differences; gradient 0 where two rows coincide.
+        None where traced (the generic broadcast form)."""
+        if self._traced(x):
+            return None
+        return _PairwiseDistances.apply(x)
+
+    def abs_power(self, d: Any, p: float) -> Any:
+        """``|d|^p`` (``p > 0``) with derivative 0 at ``d = 0``, in one kernel each way."""
+        if self._traced(d):
+            return super().abs_power(d, p)
+        return _AbsPower.apply(d, p)
 
     # fused paths (see _torch_fused): None where one does not apply, and the caller then takes
     # the generic formulas, which are also what gets traced (torch.compile, functorch)

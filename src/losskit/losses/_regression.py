@@ -126,8 +126,12 @@ def mean_absolute_error(
     >>> float(lk.mean_absolute_error(np.array([0.0, 1.0]), np.array([1.0, 4.0])))
     2.0
     """
-    backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
-    loss = _abs(backend.xp, y_pred - y_true)
+    backend, y_true, y_pred, fused, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
+    )
+    if fused != "none":
+        return settle(backend, backend.absolute_error(y_true, y_pred, fused), proof)
+    loss = backend.absolute_error(y_true, y_pred)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -751,9 +755,9 @@ def cosine_similarity(
 
     .. math:: \ell = -\frac{y \cdot \hat y}{\lVert y\rVert\,\lVert\hat y\rVert}
 
-    Each vector is normalised as ``x / sqrt(max(Σx², 1e-12))`` (Keras), so a zero vector gives 0
-    with finite gradients, not NaN. optax ``cosine_distance`` is ``1 + ℓ``; torch
-    ``cosine_similarity`` is ``-ℓ``.
+    Each norm is taken as ``sqrt(max(Σx², 1e-12))`` (Keras normalises each vector by it; here the
+    dot product is divided by both), so a zero vector gives 0 with finite gradients, not NaN.
+    optax ``cosine_distance`` is ``1 + ℓ``; torch ``cosine_similarity`` is ``-ℓ``.
 
     >>> import numpy as np, losskit as lk
     >>> float(lk.cosine_similarity(np.array([[1.0, 0.0]]), np.array([[2.0, 0.0]])))
@@ -763,9 +767,12 @@ def cosine_similarity(
     axis = _validate.check_axis(axis, y_pred.ndim)
     xp = backend.xp
     y_true = full_target(backend, y_true, y_pred)
-    loss = -xp.sum(_unit(xp, y_true, axis) * _unit(xp, y_pred, axis), axis=axis)
+    # the dot product scaled by the two inverse norms: three products over the arrays instead of
+    # five (each vector divided by its norm first), the same value to rounding
+    dot = xp.sum(y_true * y_pred, axis=axis)
+    loss = -dot * _inverse_norm(xp, y_true, axis) * _inverse_norm(xp, y_pred, axis)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
-def _unit(xp: Any, x: Any, axis: int) -> Any:
-    return x / xp.sqrt(xp.maximum(xp.sum(x * x, axis=axis, keepdims=True), 1e-12))
+def _inverse_norm(xp: Any, x: Any, axis: int) -> Any:
+    return 1.0 / xp.sqrt(xp.maximum(xp.sum(x * x, axis=axis), 1e-12))

@@ -218,7 +218,7 @@ def _sparsemax(backend: ArrayAPIBackend, z: Any) -> tuple[Any, Any]:
     """
     xp = backend.xp
     num_classes = backend.shape(z)[-1]
-    ordered = -xp.sort(-z, axis=-1)
+    ordered = -xp.sort(-backend.stop_gradient(z), axis=-1)  # no derivative through the sort
     cumulative = xp.cumulative_sum(ordered, axis=-1)
     rank = xp.arange(1, num_classes + 1, dtype=z.dtype)
     support = 1.0 + rank * ordered > cumulative
@@ -227,7 +227,12 @@ def _sparsemax(backend: ArrayAPIBackend, z: Any) -> tuple[Any, Any]:
     # rather than index -1, so the NaN reaches the value instead of crashing the gather
     size = xp.where(size > 0, size, xp.ones_like(size))
     top = backend.take_along_axis(cumulative, size - 1, axis=-1)
-    tau = (top - 1.0) / xp.astype(size, z.dtype)
+    count = xp.astype(size, z.dtype)
+    tau = (top - 1.0) / count
+    # τ's derivative is that of (Σ_{j ∈ S} z_j - 1) / |S| with the support S held fixed: a masked
+    # sum added as a zero (its value minus itself), so the value stays the sorted one
+    in_support = xp.sum(xp.where(z > tau, z, xp.zeros_like(z)), axis=-1, keepdims=True) / count
+    tau = tau + (in_support - backend.stop_gradient(in_support))
     return _relu(xp, z - tau), tau
 
 
@@ -367,22 +372,6 @@ def _check_lengths(
         )
 
 
-def _log_add(backend: ArrayAPIBackend, *terms: Any) -> Any:
-    """``log Σ exp(terms)``, -inf when every term is -inf, with a zero (not NaN) gradient
-    there: both branches of the final ``where`` are finite to differentiate."""
-    xp = backend.xp
-    top = terms[0]
-    for term in terms[1:]:
-        top = xp.maximum(top, term)
-    top = backend.stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
-    total = xp.exp(terms[0] - top)
-    for term in terms[1:]:
-        total = total + xp.exp(term - top)
-    positive = total > 0
-    safe = xp.where(positive, total, xp.ones_like(total))
-    return xp.where(positive, xp.log(safe) + top, xp.full_like(total, -math.inf))
-
-
 @register(
     "ctc",
     aliases=("ctc_loss", "connectionist_temporal_classification"),
@@ -454,8 +443,9 @@ def ctc(
     impossible this and torch return +inf; optax (``log_epsilon``) and TF return a large finite
     value.
 
-    The recursion is a Python loop over the T frames (vectorised over batch and states): under
-    ``jax.jit`` or ``tf.function`` it is unrolled, so compile time grows with T.
+    The recursion runs one step per frame (vectorised over batch and states), with log 0 held
+    at a finite floor so that each step is a plain three-term log-sum-exp: under ``jax.jit`` it
+    is a ``lax.scan`` (one compiled step), under ``tf.function`` a loop unrolled over the T frames.
 
     >>> import numpy as np, losskit as lk
     >>> logits = np.zeros((1, 2, 3))  # two frames, uniform over {blank, a, b}
@@ -562,20 +552,45 @@ def _ctc_forward(
     # a path may skip the blank before state s when l'_s is a label different from l'_{s-2}
     before = xp.concat([blank_column, blank_column, extended], axis=1)[:, :states]
     skip = (extended != blank) & (extended != before)
+    # log 0 is a finite floor inside the recursion: every term stays finite, so the log-sum
+    # needs no guards against -inf - -inf; a log-likelihood at the floor is an impossible
+    # alignment (a real one is above it: the floor is -max/4 of the dtype), read as -inf at the end
+    floor = -0.25 * float(xp.finfo(log_probs.dtype).max)
     zeros = xp.zeros_like(extended, dtype=log_probs.dtype)
-    never = xp.full_like(zeros, -math.inf)
+    never = xp.full_like(zeros, floor)
     state = xp.arange(states, dtype=labels.dtype)
     alpha = xp.where(state == 0, zeros, never)  # before the first frame: the empty prefix
     pad = never[:, :2]
-    for t in range(frames):
-        emitted = backend.take_along_axis(log_probs[:, t, :], extended, axis=-1)
-        stay = alpha
+
+    def frame(alpha: Any, inputs: tuple[Any, Any]) -> Any:
+        log_probs_t, live = inputs
+        emitted = backend.take_along_axis(log_probs_t, extended, axis=-1)
         advance = xp.concat([pad[:, :1], alpha], axis=1)[:, :states]
         jump = xp.where(skip, xp.concat([pad, alpha], axis=1)[:, :states], never)
-        step = emitted + _log_add(backend, stay, advance, jump)
-        alpha = xp.where(xp.expand_dims(t < logit_lengths, axis=1), step, alpha)
+        step = xp.maximum(emitted + _finite_log_add(backend, alpha, advance, jump), never)
+        return xp.where(xp.expand_dims(live, axis=1), step, alpha)
+
+    frame_index = xp.expand_dims(xp.arange(frames, dtype=logit_lengths.dtype), axis=1)
+    live = frame_index < xp.expand_dims(logit_lengths, axis=0)  # (T, B)
+    alpha = backend.scan(frame, alpha, (backend.moveaxis(log_probs, 1, 0), live))
     last = xp.expand_dims(2 * label_lengths, axis=1)
     end_blank = backend.take_along_axis(alpha, last, axis=-1)[:, 0]
     end_label = backend.take_along_axis(alpha, xp.clip(last - 1, 0, None), axis=-1)[:, 0]
     end_label = xp.where(label_lengths > 0, end_label, never[:, 0])
-    return -_log_add(backend, end_blank, end_label)
+    log_likelihood = _finite_log_add(backend, end_blank, end_label)
+    impossible = log_likelihood <= floor
+    return xp.where(impossible, xp.full_like(log_likelihood, math.inf), -log_likelihood)
+
+
+def _finite_log_add(backend: ArrayAPIBackend, *terms: Any) -> Any:
+    """``log Σ exp(terms)`` of finite terms: the largest is factored out, so the sum is at
+    least 1 and its log finite."""
+    xp = backend.xp
+    top = terms[0]
+    for term in terms[1:]:
+        top = xp.maximum(top, term)
+    top = backend.stop_gradient(top)
+    total = xp.exp(terms[0] - top)
+    for term in terms[1:]:
+        total = total + xp.exp(term - top)
+    return xp.log(total) + top

@@ -291,7 +291,9 @@ def margin_ranking(
     backend, (a, b), checking = enter_arrays(reduction, normalizer, {"x1": x1, "x2": x2}, (y,))
     y = _signs(backend, y, a, checking)
     _joint_shape({"x1": backend.shape(a), "x2": backend.shape(b), "y": backend.shape(y)})
-    loss = relu(backend.xp, margin - y * (a - b))
+    # margin + y(x2 - x1) is margin - y(x1 - x2) to the bit; the addition is skipped at margin 0
+    excess = y * (b - a)
+    loss = backend.relu(excess + margin if margin else excess)
     return reduce_loss(
         backend,
         loss,
