@@ -11,6 +11,7 @@ import pytest
 
 import losskit as lk
 from losskit._backend import backend_of
+from losskit._backend._generic import ArrayAPIBackend
 from losskit.losses._segmentation._boundary import _distances, _squared_distance_to
 
 RNG = np.random.default_rng(3)
@@ -159,6 +160,82 @@ def test_against_monai():
         if not difference <= 1e-6:
             failures.append(f"{name}: {difference:.3g}")
     assert not failures, failures
+
+
+# ---------------------------------------------------------------------- pooling primitives
+POOL_LAYOUTS = [  # (shape, spatial axes): NCHW, NHWC, no class axis, 1-d, 3-d, sides 1 and 2
+    ((2, 3, 6, 7), (2, 3)),
+    ((2, 6, 7, 3), (1, 2)),
+    ((3, 6, 7), (1, 2)),
+    ((2, 9, 3), (1,)),
+    ((2, 4, 5, 6, 2), (1, 2, 3)),
+    ((2, 1, 2, 5), (1, 2)),
+    ((2, 2, 3, 4, 5), (2, 3)),
+]
+
+
+def _footprint(kind: str, d: int) -> np.ndarray:
+    if kind == "box":
+        return np.ones((3,) * d, bool)
+    cross = np.zeros((3,) * d, bool)
+    for k in range(d):
+        cross[tuple(slice(None) if i == k else 1 for i in range(d))] = True
+    return cross
+
+
+@pytest.mark.parametrize(("shape", "axes"), POOL_LAYOUTS)
+@pytest.mark.parametrize("kind", ["box", "cross"])
+def test_pooling_equals_scipy_filters(shape, axes, kind):
+    """The backends' 3-wide min/max pooling against SciPy's rank filters (edge pixels
+    repeated: the same extreme as leaving the outside out); torch's kernels and the generic
+    slices on torch agree on the gradient too."""
+    ndimage = pytest.importorskip("scipy.ndimage")
+    torch = pytest.importorskip("torch")
+    x = RNG.normal(size=shape)
+    size = [3 if a in axes else 1 for a in range(len(shape))]
+    footprint = _footprint(kind, len(axes)).reshape(size)
+    expected = {
+        "max_pool": ndimage.maximum_filter(x, footprint=footprint, mode="nearest"),
+        "min_pool": ndimage.minimum_filter(x, footprint=footprint, mode="nearest"),
+    }
+    t = torch.as_tensor(x).requires_grad_(True)
+    backend = backend_of(t)
+    for name, want in expected.items():
+        got_numpy = getattr(backend_of(x), name)(x, axes, kind)
+        native = getattr(backend, name)(t, axes, kind)
+        generic = getattr(ArrayAPIBackend, name)(backend, t, axes, kind)
+        np.testing.assert_array_equal(got_numpy, want)
+        np.testing.assert_array_equal(native.detach().numpy(), want)
+        weights = torch.as_tensor(RNG.normal(size=shape))
+        (g_native,) = torch.autograd.grad((native * weights).sum(), t)
+        (g_generic,) = torch.autograd.grad((generic * weights).sum(), t)
+        np.testing.assert_allclose(g_native.numpy(), g_generic.numpy(), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("shape", "axes"), POOL_LAYOUTS)
+@pytest.mark.parametrize("kind", ["box", "cross"])
+@pytest.mark.parametrize("library", ["jax", "tensorflow"])
+def test_native_pooling_equals_the_generic_slices(shape, axes, kind, library):
+    """JAX's reduce_window and TensorFlow's max_pool (float32, and float64 where 3-d pooling
+    falls back to the slices) give the slices' values."""
+    module = pytest.importorskip(library)
+    for dtype in ("float32", "float64"):
+        if library == "jax" and dtype == "float64":
+            continue  # jax keeps float32 unless x64 is enabled
+        _compare_pooling(
+            module.constant if library == "tensorflow" else module.numpy.asarray,
+            RNG.normal(size=shape).astype(dtype),
+            axes,
+            kind,
+        )
+
+
+def _compare_pooling(convert: Any, values: np.ndarray, axes: tuple[int, ...], kind: str) -> None:
+    x = convert(values)
+    backend = backend_of(x)
+    for name in ("max_pool", "min_pool"):
+        want = getattr(ArrayAPIBackend, name)(backend, x, axes, kind)
+        np.testing.assert_array_equal(getattr(backend, name)(x, axes, kind), want)
 
 
 # ---------------------------------------------------------------------- inputs

@@ -367,63 +367,22 @@ hausdorff_dt.__doc__ = (hausdorff_dt.__doc__ or "").replace("    {ARGS}", _ARGS.
 
 
 # ---------------------------------------------------------------------- soft clDice
-def _line_extreme(backend: ArrayAPIBackend, x: Any, axis: int, pick: Any) -> Any:
-    """``pick`` (elementwise minimum or maximum) over each pixel and its two neighbours along
-    ``axis``; at the edges over the pixels that exist (as pooling with padding ignores the
-    outside). One concatenation: the two edge pixels and the interior."""
-    n = backend.shape(x)[axis]
-    if n == 1:
-        return x
-    first = pick(_segment(x, axis, 0, 1), _segment(x, axis, 1, 2))
-    last = pick(_segment(x, axis, n - 2, n - 1), _segment(x, axis, n - 1, n))
-    if n == 2:
-        return backend.xp.concat([first, last], axis=axis)
-    interior = pick(
-        pick(_segment(x, axis, 0, n - 2), _segment(x, axis, 1, n - 1)), _segment(x, axis, 2, n)
-    )
-    return backend.xp.concat([first, interior, last], axis=axis)
-
-
-def _segment(x: Any, axis: int, start: int, stop: int) -> Any:
-    """``x[..., start:stop, ...]`` on ``axis``."""
-    index = [slice(None)] * len(x.shape)
-    index[axis] = slice(start, stop)
-    return x[tuple(index)]
-
-
-def _soft_erode(backend: ArrayAPIBackend, x: Any, axes: tuple[int, ...]) -> Any:
-    """Minimum over the cross of 3-pixel segments along each spatial axis (a soft erosion)."""
-    xp = backend.xp
-    out = None
-    for a in axes:
-        line = _line_extreme(backend, x, a, xp.minimum)
-        out = line if out is None else xp.minimum(out, line)
-    return x if out is None else out
-
-
-def _soft_dilate(backend: ArrayAPIBackend, x: Any, axes: tuple[int, ...]) -> Any:
-    """Maximum over the 3 × 3 (× 3) box: a 3-pixel maximum along each axis in turn."""
-    for a in axes:
-        x = _line_extreme(backend, x, a, backend.xp.maximum)
-    return x
-
-
 def _soft_skeleton(backend: ArrayAPIBackend, x: Any, axes: tuple[int, ...], steps: int) -> Any:
     """Shit et al.'s soft skeleton: ``relu(x - open(x))`` over ``steps + 1`` erosions, each
-    new part added where the skeleton is not already."""
+    new part added where the skeleton is not already. A soft erosion is a minimum over the
+    cross of 3-pixel segments, a soft dilation a maximum over the 3 × 3 (× 3) box (the
+    backend's pooling); the erosion inside each opening is the next step's eroded image, so
+    it is computed once."""
     xp = backend.xp
-    skeleton = _ridge(backend, x, axes)
-    for _ in range(steps):
-        x = _soft_erode(backend, x, axes)
-        delta = _ridge(backend, x, axes)
-        skeleton = skeleton + xp.maximum(delta - skeleton * delta, 0.0)
+    skeleton = None
+    for _ in range(steps + 1):
+        eroded = backend.min_pool(x, axes, "cross")
+        delta = xp.maximum(x - backend.max_pool(eroded, axes, "box"), 0.0)
+        skeleton = (
+            delta if skeleton is None else skeleton + xp.maximum(delta - skeleton * delta, 0.0)
+        )
+        x = eroded
     return skeleton
-
-
-def _ridge(backend: ArrayAPIBackend, x: Any, axes: tuple[int, ...]) -> Any:
-    """``relu(x - open(x))``: what a soft opening removes."""
-    opened = _soft_dilate(backend, _soft_erode(backend, x, axes), axes)
-    return backend.xp.maximum(x - opened, 0.0)
 
 
 @register(
@@ -474,8 +433,9 @@ def soft_cldice(
 
     Anchor: MONAI ``SoftclDiceLoss`` with the same ``iter_``, ``smooth_nr``, ``smooth_dr`` and
     ``smooth`` (the defaults here are MONAI's); its ``include_background=False`` is
-    ``class_weight=[0, 1, ..., 1]``. The pooling runs on the loss's backend (concatenations
-    of shifted copies: memory a few times the input's).
+    ``class_weight=[0, 1, ..., 1]``. The pooling runs on the loss's backend (the pooling
+    kernels of torch, as MONAI, JAX and TensorFlow; shifted slices on NumPy: memory a few
+    times the input's).
 
     Args:
         iter_: the number of extra erosions of the skeleton (>= 0; MONAI's name).
