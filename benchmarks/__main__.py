@@ -33,6 +33,7 @@ SUITES = {
     "llm": "benchmarks.llm_losses",
     "boost": "benchmarks.boost",
     "forecast": "benchmarks.forecast",
+    "scaling": "benchmarks.scaling",
 }
 QUICK = Settings(repeats=2, warmup=1, sample_s=0.005)
 
