@@ -119,7 +119,8 @@ def _torch(spec: Spec, targets: np.ndarray) -> tuple[Any, Any]:
         # reverse over reverse (several fused torch backward kernels have no forward mode);
         # H is symmetric, so the vector-Jacobian product vᵀH is the column Hv
         gradient, product = vjp(gradient_of, torch.as_tensor(z))[:2]
-        columns = [product(torch.as_tensor(t))[0].detach().numpy() for t in tangents]
+        # force=True: a piecewise-linear loss (F.l1_loss) gives a ZeroTensor second derivative
+        columns = [product(torch.as_tensor(t))[0].detach().numpy(force=True) for t in tangents]
         return gradient.detach().numpy(), columns
 
     return gradient_at, hessian_columns

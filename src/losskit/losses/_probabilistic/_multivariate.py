@@ -65,8 +65,9 @@ def energy_score(
     ``ensemble`` holds the members on ``m_axis`` and the variables on ``v_axis``; ``y_true``
     has its shape without ``m_axis`` (or with size 1 there), ``v_axis`` counting the axes of
     ``ensemble``. Memory: ``"nrg"`` and ``"fair"`` build the M × M member differences, O(M²·V)
-    per example. The norm is taken safely: where two members coincide (always on the diagonal)
-    its gradient is 0, never NaN. Strictly proper. Reference: Gneiting & Raftery (2007).
+    per example (torch eager: ``cdist``, O(M²)). The norm is taken safely: where two members
+    coincide (always on the diagonal) its gradient is 0, never NaN. Strictly proper. Reference:
+    Gneiting & Raftery (2007).
 
     >>> import numpy as np, losskit as lk
     >>> y = np.array([[0.0, 0.0]])
@@ -81,15 +82,34 @@ def energy_score(
     )
     xp = backend.xp
     size = backend.shape(x)[-2]
-    error = xp.mean(_norm(xp, x - xp.expand_dims(y, axis=-2)), axis=-1)
+    norm = _norm_of(backend)
+    error = xp.mean(norm(x - xp.expand_dims(y, axis=-2)), axis=-1)
     if estimator in ("akr", "akr_circperm"):
         shift = 1 if estimator == "akr" else size // 2
-        spread = xp.mean(_norm(xp, x - _roll_members(xp, x, shift)), axis=-1)
+        spread = xp.mean(norm(x - _roll_members(xp, x, shift)), axis=-1)
     else:
         pairs = size * (size - 1) if estimator == "fair" else size * size
-        differences = xp.expand_dims(x, axis=-2) - xp.expand_dims(x, axis=-3)
-        spread = xp.sum(_norm(xp, differences), axis=(-2, -1)) / float(pairs)
+        spread = xp.sum(_member_distances(backend, x, norm), axis=(-2, -1)) / float(pairs)
     return finish(backend, error - 0.5 * spread, sample_weight, mask, reduction, normalizer)
+
+
+def _norm_of(backend: ArrayAPIBackend) -> Any:
+    """The backend's Euclidean norm over the last axis (torch, JAX: a fused kernel, a single
+    guard in the gradient), else :func:`_norm`; gradient 0 at a zero vector either way."""
+    fused = getattr(backend, "euclidean_norm", None)
+    return fused if fused is not None else lambda z: _norm(backend.xp, z)
+
+
+def _member_distances(backend: ArrayAPIBackend, x: Any, norm: Any) -> Any:
+    """``‖x_m - x_m'‖`` of all member pairs, ``(..., M, M)``: the backend's pairwise distances
+    where it has them (torch: ``cdist``, without the ``(..., M, M, V)`` differences), else the
+    norm of the broadcast differences."""
+    fused = getattr(backend, "pairwise_distances", None)
+    distances = fused(x) if fused is not None else None
+    if distances is not None:
+        return distances
+    xp = backend.xp
+    return norm(xp.expand_dims(x, axis=-2) - xp.expand_dims(x, axis=-3))
 
 
 def _norm(xp: Any, z: Any) -> Any:
@@ -168,12 +188,14 @@ def variogram_score(
         "variogram_score", y_true, ensemble, m_axis, v_axis, least, reduction, normalizer
     )
     xp = backend.xp
-    observed = _variogram(xp, y, p)  # (..., V, V)
-    members = _variogram(xp, x, p)  # (..., M, V, V)
-    mean = xp.mean(members, axis=-3)
+    observed = _variogram(backend, y, p)  # (..., V, V)
+    members = _variogram(backend, x, p)  # (..., M, V, V)
+    size = backend.shape(x)[-2]
+    # a sum and a division of the (..., V, V) sum, not a mean: torch's mean divides the
+    # broadcast gradient at full (..., M, V, V) size in the backward pass
+    mean = xp.sum(members, axis=-3) / float(size)
     per_pair = (observed - mean) ** 2
     if estimator == "fair":
-        size = backend.shape(x)[-2]
         spread = xp.sum((members - xp.expand_dims(mean, axis=-3)) ** 2, axis=-3)
         per_pair = per_pair - spread / float(size * (size - 1))
     if w is not None:
@@ -182,13 +204,10 @@ def variogram_score(
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
-def _variogram(xp: Any, v: Any, p: float) -> Any:
+def _variogram(backend: ArrayAPIBackend, v: Any, p: float) -> Any:
     """``|v_i - v_j|^p`` over the last axis (shape ``(..., V, V)``), with gradient 0 at 0."""
-    d = xp.expand_dims(v, axis=-1) - xp.expand_dims(v, axis=-2)
-    size = xp.sign(d) * d
-    positive = size > 0
-    safe = xp.where(positive, size, xp.ones_like(size))
-    return xp.where(positive, safe**p, xp.zeros_like(size))
+    xp = backend.xp
+    return backend.abs_power(xp.expand_dims(v, axis=-1) - xp.expand_dims(v, axis=-2), p)
 
 
 def _pair_weights(backend: ArrayAPIBackend, w: Any, per_pair: Any, checking: bool) -> Any:
