@@ -421,6 +421,7 @@ def test_generalized_crossentropy_keras_parity():
         )
 
 
+@pytest.mark.slow  # 96 graph and XLA traces: about 45 s
 def test_generalized_crossentropy_tensorflow_one_hot_path(monkeypatch):
     """TensorFlow gathers p_y when every target row is one-hot (a tf.cond): the same values and
     gradients, with respect to the targets too, as the dense sum, eager, in a graph on a
