@@ -12,7 +12,6 @@ lazily and skipped when it is not installed. ``--quick`` uses 2×3×48×48 (3-ta
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +19,8 @@ import torch
 
 import losskit as lk
 
+from ._common import grad_step as _step
+from ._common import optional_module as _optional
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -29,22 +30,6 @@ SMALL = (2, 3, 32, 32)
 QUICK = (2, 3, 48, 48)
 
 Pair = tuple[str, str, Step, Step]
-
-
-def _optional(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except Exception:
-        return None
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 def _value(loss: torch.Tensor) -> float:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import functools
 import importlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 
 import losskit as lk
 
+from ._common import grad_step as _step
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -28,15 +29,6 @@ QUICK = (16, 8)
 PER_CLASS = 4
 
 Pair = tuple[str, str, str, Step, Step]
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 def _pairs(shape: tuple[int, int]) -> list[Pair]:

@@ -9,7 +9,6 @@ checked to agree before timing. The target is ``ratio = losskit / fastest anchor
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +16,8 @@ import torch
 
 import losskit as lk
 
+from ._common import grad_step as _step
+from ._common import optional_module as _optional
 from ._suite import OFF, ON, Case
 from ._timing import Step
 
@@ -25,23 +26,6 @@ QUICK_SHAPE = (2, 4, 16, 16)
 SUITE = "segmentation"
 
 Pair = tuple[str, str, Step, Step]
-
-
-def _optional(name: str) -> Any:
-    """The module, or None when it (or a dependency) is not installed."""
-    try:
-        return importlib.import_module(name)
-    except Exception:  # smp fails with ImportError/RuntimeError when torchvision is missing
-        return None
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 def _data(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -22,15 +22,15 @@ the N=32 rows measure the per-call overhead.
 from __future__ import annotations
 
 import functools
-import importlib
 import sys
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import torch
 
 import losskit as lk
 
+from ._common import grad_step as _step
+from ._common import optional_module as _optional
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -41,23 +41,6 @@ SMALL = ((32, 16), 32)
 QUICK = ((64, 32), 256)
 
 Pair = tuple[str, str, str, Step, Step]
-
-
-def _optional(name: str) -> Any:
-    """The module, or None when it (or a dependency) is not installed."""
-    try:
-        return importlib.import_module(name)
-    except Exception:  # torchvision's C extension may fail to load with another torch
-        return None
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 def _views(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,22 +18,12 @@ import torch.nn.functional as F
 
 import losskit as lk
 
+from ._common import grad_step as _step
 from ._suite import LARGE, OFF, ON, QUICK, SMALL, Case, size_label
 from ._timing import Step
 
 Pair = tuple[str, str, str, Step, Step]
 Sizes = dict[str, tuple[int, ...]]
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    """Forward + backward: the loss and its gradient with respect to ``x``."""
-
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 class _Data:

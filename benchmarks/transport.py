@@ -11,28 +11,19 @@ uses 2×64×3 and the overhead rows 1×32×3.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import torch
 
 import losskit as lk
 
+from ._common import grad_step as _step
 from ._suite import OFF, ON, Case, size_label
-from ._timing import Step
 
 SUITE = "transport"
 LARGE = (2, 2048, 3)
 SMALL = (1, 32, 3)
 QUICK = (2, 64, 3)
-
-
-def _step(loss_fn: Callable[[], torch.Tensor], x: torch.Tensor) -> Step:
-    def step() -> tuple[torch.Tensor, torch.Tensor]:
-        loss = loss_fn()
-        (grad,) = torch.autograd.grad(loss, x)
-        return loss, grad
-
-    return step
 
 
 def _value(loss: torch.Tensor) -> float:
