@@ -33,6 +33,14 @@ _PER_CALL = ("sample_weight", "mask", "reduction", "normalizer")
 #: Why a loss of each registry ``kind`` cannot be an objective (one margin per row, a sum of
 #: per-row losses).
 _KIND_REASONS = {
+    "image": (
+        "its value compares whole images (windowed statistics over neighbouring pixels), not one "
+        "margin per row"
+    ),
+    "point_clouds": (
+        "it compares two point clouds as distributions (optimal transport between all points), "
+        "not one margin per row"
+    ),
     "overlap": (
         "its value is an overlap score of the whole batch (a ratio of sums over rows), not a sum "
         "of per-row losses, so a row has no gradient and Hessian of its own"
