@@ -269,3 +269,28 @@ def test_sparse_label_smoothing_matches_keras_dense_smoothing(dtype: str) -> Non
         z,
         dtype,
     )
+
+
+@pytest.mark.parametrize("q", [0.5, 0.7])
+@pytest.mark.parametrize("column", [False, True], ids=["labels", "column"])
+def test_generalized_crossentropy_on_integer_labels(dtype: str, q: float, column: bool) -> None:
+    """Keras's ``categorical_generalized_cross_entropy`` takes class indices; losskit reads them
+    the same way, as ``(N,)`` or ``(N, 1)``. (Keras's docstring allows ``(N, 1)`` too, but its
+    one-hot of a column is ``(N, 1, K)`` and broadcasts to ``(N, N)``: Keras gets ``(N,)``.)"""
+    labels, _, _, _, p = _categorical(dtype)
+    y = labels[:, None] if column else labels
+    keras_loss = keras.losses.CategoricalGeneralizedCrossEntropy(q=q, dtype=dtype)
+    _assert_parity(
+        lambda t: lk.generalized_crossentropy(y, t, q=q, reduction="none"),
+        lambda t: keras.losses.categorical_generalized_cross_entropy(tf.constant(labels), t, q=q),
+        p,
+        dtype,
+        TOL_PROBS,
+    )
+    _assert_parity(
+        lambda t: lk.generalized_crossentropy(y, t, q=q),
+        lambda t: keras_loss(tf.constant(labels), t),
+        p,
+        dtype,
+        TOL_PROBS,
+    )

@@ -247,6 +247,37 @@ def check_target_shape(
     )
 
 
+def check_class_axis(
+    y_true_shape: tuple[Any, ...],
+    y_pred_shape: tuple[Any, ...],
+    axis: int,
+    names: tuple[str, str] = ("y_true", "y_pred"),
+    *,
+    what: str = "class",
+    sparse: str | None = None,
+) -> None:
+    """``y_true`` holds one target per entry of ``y_pred``'s ``axis`` (the classes of a
+    distribution, the items of a list): that axis is never broadcast into.
+
+    Integer class indices ``(N,)`` against scores ``(N, K)`` with ``N == K`` would otherwise
+    broadcast to ``(K, K)`` and score every row against the same "distribution" of labels, a
+    silent wrong answer. ``sparse`` names the loss that takes class indices, for the message."""
+    if len(y_true_shape) == len(y_pred_shape) and same_shape(
+        (y_true_shape[axis],), (y_pred_shape[axis],)
+    ):
+        return
+    true, pred = names
+    hint = ""
+    if sparse is not None:
+        hint = f"; for integer class indices use {sparse}, or one-hot encode {true}"
+    elif what == "class" and true == "y_true":
+        hint = f"; one-hot encode {true} if it holds class indices"
+    raise ValueError(
+        f"{true} of shape {y_true_shape} must give one target per {what} of {pred} ({what} "
+        f"axis {axis} of shape {y_pred_shape}); that axis is never broadcast{hint}"
+    )
+
+
 def check_integer_dtype(backend: ArrayAPIBackend, x: Any, name: str) -> None:
     if not (backend.is_integral(x) or backend.is_floating(x)):
         raise TypeError(f"{name} must hold integer class indices; got dtype {x.dtype}")

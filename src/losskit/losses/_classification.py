@@ -130,6 +130,7 @@ def categorical_hinge(
     """
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (one-hot targets)")
     xp = backend.xp
@@ -184,6 +185,7 @@ def kl_divergence(
     backend, y_true, y_pred, eps = convert_pair(y_true, y_pred)
     checking = _validate.checking_values(backend, y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
     xp = backend.xp
     if checking:  # y_true's NaN and range checks read one min and max
         bounds = None
@@ -353,6 +355,12 @@ def categorical_focal_crossentropy(
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    _validate.check_class_axis(
+        backend.shape(y_true),
+        backend.shape(y_pred),
+        axis,
+        sparse="sparse_categorical_focal_crossentropy",
+    )
     y_true = full_target(backend, y_true, y_pred)
     y_true, y_pred = backend.moveaxis(y_true, axis, -1), backend.moveaxis(y_pred, axis, -1)
     if checking:
@@ -523,6 +531,7 @@ def poly_loss(
     from_logits = _validate.check_bool("from_logits", from_logits)
     backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (targets)")
@@ -575,6 +584,7 @@ def js_divergence(
     from_logits = _validate.check_bool("from_logits", from_logits)
     backend, y_true, y_pred, checking, eps = enter_pair_eps(y_true, y_pred, reduction, normalizer)
     axis = _validate.check_axis(axis, y_pred.ndim)
+    _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
     xp = backend.xp
     if checking:
         _validate.check_unit_interval(backend, y_true, "y_true (probabilities)")

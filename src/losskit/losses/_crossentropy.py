@@ -196,6 +196,9 @@ def categorical_crossentropy(
     axis = _validate.check_axis(axis, y_pred.ndim)
     y_true = _inputs.targets(backend, y_true, y_pred)
     _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
+    _validate.check_class_axis(
+        backend.shape(y_true), backend.shape(y_pred), axis, sparse="sparse_categorical_crossentropy"
+    )
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)

@@ -75,6 +75,7 @@ class DivergencePair:
             teacher_logits, student_logits, reduction, normalizer, _NAMES
         )
         axis = _validate.check_axis(axis, student.ndim)
+        _validate.check_class_axis(backend.shape(teacher), backend.shape(student), axis, _NAMES)
         teacher = backend.stop_gradient(full_target(backend, teacher, student))
         teacher = backend.moveaxis(teacher, axis, -1)
         student = backend.moveaxis(student, axis, -1)

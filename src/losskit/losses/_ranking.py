@@ -39,6 +39,7 @@ class _Lists:
     ) -> None:
         backend, y_true, y_pred, _ = enter_pair(y_true, y_pred, reduction, normalizer)
         axis = _validate.check_axis(axis, y_pred.ndim)
+        _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis, what="item")
         xp = backend.xp
         y_true = full_target(backend, y_true, y_pred)
         labels = backend.moveaxis(y_true, axis, -1)

@@ -1,7 +1,9 @@
 """Robust and asymmetric classification losses (noisy labels, multi-label imbalance).
 
 The multiclass losses here share :func:`categorical_crossentropy`'s conventions: a target
-distribution (one-hot or soft) over ``axis``, probabilities by default (each log clamped at -100
+distribution (one-hot or soft) over ``axis`` — or integer class indices, ``y_pred``'s shape
+without ``axis`` (as Keras's ``categorical_generalized_cross_entropy`` takes them), read as
+their one-hot rows — probabilities by default (each log clamped at -100
 with a bounded slope, rows checked to sum to 1) or logits with ``from_logits=True`` (exact
 ``log_softmax``), ``label_smoothing`` and ``class_weight`` taken from the targets before smoothing.
 """
@@ -31,6 +33,8 @@ class _Multiclass:
     y_pred: Any
     weight: Any
     num_classes: int
+    #: the class indices when ``y_true`` was given as indices (``y`` is then their one-hot rows)
+    labels: Any = None
 
 
 def _enter_multiclass(
@@ -49,18 +53,17 @@ def _enter_multiclass(
     label_smoothing = _validate.check_range("label_smoothing", label_smoothing, 0.0, 1.0)
     backend, y_pred, eps = _inputs.prediction(y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
-    y_true = _inputs.targets(backend, y_true, y_pred)
-    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
     num_classes = backend.shape(y_pred)[axis]
     if num_classes == 0:
         raise ValueError(f"y_pred must have at least one class along axis {axis}; got size 0")
     checking = _validate.checking_values(backend, y_pred)
-    y_true = full_target(backend, y_true, y_pred)
+    labels = _class_indices(backend, y_true, y_pred, axis, checking)
+    if labels is None:
+        y_true = _distribution_targets(backend, y_true, y_pred, axis, checking)
+    else:
+        y_true = backend.one_hot(labels, num_classes, y_pred.dtype)
     y_pred = backend.moveaxis(y_pred, axis, -1)
-    y_true = backend.moveaxis(y_true, axis, -1)
     if checking:
-        _validate.check_no_nan(backend, y_true, "y_true")
-        _validate.check_unit_interval(backend, y_true, "y_true (targets)")
         _validate.check_no_nan(backend, y_pred, "y_pred")
         if not from_logits:
             _validate.check_class_probabilities(backend, y_pred, eps)
@@ -72,7 +75,42 @@ def _enter_multiclass(
         weight = backend.xp.sum(y_true * class_weight, axis=-1)
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
-    return _Multiclass(backend, y_true, y_pred, weight, num_classes)
+    return _Multiclass(backend, y_true, y_pred, weight, num_classes, labels)
+
+
+def _class_indices(
+    backend: ArrayAPIBackend, y_true: Any, y_pred: Any, axis: int, checking: bool
+) -> Any:
+    """``y_true`` as class indices in ``[0, K)`` (checked when value checks run) if it is an
+    integer array of ``y_pred``'s shape without ``axis`` (or with a size-1 axis there, for
+    ``K > 1``); None when it is a distribution (``y_pred``'s shape, or broadcast to it)."""
+    y_true = backend.asarray(y_true, y_pred, "y_true")
+    shape, pred_shape = backend.shape(y_true), backend.shape(y_pred)
+    if not backend.is_integral(y_true) or shape == pred_shape:
+        return None
+    if len(shape) != len(pred_shape) - 1 and (len(shape) != len(pred_shape) or shape[axis] != 1):
+        return None
+    labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
+    num_classes = pred_shape[axis]
+    if checking:
+        _validate.check_labels(backend, labels, num_classes, None)
+    else:  # unchecked labels must still never reach a gather out of range
+        labels = backend.xp.clip(labels, 0, num_classes - 1)
+    return labels
+
+
+def _distribution_targets(
+    backend: ArrayAPIBackend, y_true: Any, y_pred: Any, axis: int, checking: bool
+) -> Any:
+    """``y_true`` as target distributions of ``y_pred``'s full shape, class axis last."""
+    y_true = _inputs.targets(backend, y_true, y_pred)
+    _validate.check_target_shape(backend.shape(y_true), backend.shape(y_pred))
+    _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
+    y_true = backend.moveaxis(full_target(backend, y_true, y_pred), axis, -1)
+    if checking:
+        _validate.check_no_nan(backend, y_true, "y_true")
+        _validate.check_unit_interval(backend, y_true, "y_true (targets)")
+    return y_true
 
 
 def _log_probabilities(m: _Multiclass, from_logits: bool) -> Any:
@@ -256,7 +294,8 @@ def generalized_crossentropy(
     scores ``(1 - e^{-100q})/q`` instead of ``1/q``.
 
     Args:
-        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
+        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape; or integer
+            class indices, ``y_pred``'s shape without ``axis`` (read as one-hot rows).
         y_pred: probabilities, or logits with ``from_logits=True``.
         q: the exponent, in (0, 1] (the paper uses 0.7; Keras defaults to 0.5).
         label_smoothing, class_weight, axis: as in :func:`categorical_crossentropy`.
@@ -297,7 +336,9 @@ def generalized_crossentropy(
         return -xp.expm1(q * log_p) / q
 
     fast = getattr(backend, "target_weighted_sum", None)  # TensorFlow: traced graphs can't look
-    if fast is None:
+    if m.labels is not None and not label_smoothing:  # class indices: p_y alone
+        loss = gathered(m.labels, m.y_pred)
+    elif fast is None:
         loss = xp.sum(m.y * terms(m.y_pred), axis=-1)
     else:
         loss = fast(m.y, m.y_pred, terms, gathered)
@@ -343,7 +384,8 @@ def symmetric_crossentropy(
     from probabilities); ``p`` in the reverse term is ``softmax(z)`` or ``y_pred`` itself.
 
     Args:
-        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
+        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape; or integer
+            class indices, ``y_pred``'s shape without ``axis`` (read as one-hot rows).
         y_pred: probabilities, or logits with ``from_logits=True``.
         alpha: weight ``α ≥ 0`` of the cross-entropy (0.1 for CIFAR-10 in the paper).
         beta: weight ``β ≥ 0`` of the reverse cross-entropy.
@@ -422,7 +464,8 @@ def normalized_crossentropy(
     class the denominator is 0 and the loss is 0.
 
     Args:
-        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
+        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape; or integer
+            class indices, ``y_pred``'s shape without ``axis`` (read as one-hot rows).
         y_pred: probabilities, or logits with ``from_logits=True``.
         label_smoothing, class_weight, axis: as in :func:`categorical_crossentropy`.
         sample_weight, mask, reduction, normalizer: the reduction contract.
@@ -490,7 +533,8 @@ def taylor_crossentropy(
     ``p`` is close to 1) and the polynomial by Horner's rule.
 
     Args:
-        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
+        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape; or integer
+            class indices, ``y_pred``'s shape without ``axis`` (read as one-hot rows).
         y_pred: probabilities, or logits with ``from_logits=True``.
         order: the number of terms ``t ≥ 1`` (the paper uses 2 for CIFAR-10).
         label_smoothing, class_weight, axis: as in :func:`categorical_crossentropy`.
@@ -643,7 +687,8 @@ def bi_tempered_logistic(
     (not relative) accuracy is the dtype's rounding.
 
     Args:
-        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape.
+        y_true: a distribution over ``axis`` (one-hot or soft), ``y_pred``'s shape; or integer
+            class indices, ``y_pred``'s shape without ``axis`` (read as one-hot rows).
         y_pred: activations (logits), classes along ``axis``.
         t1: temperature of the loss's logarithm, in [0, 1].
         t2: temperature of the tempered softmax's exponential, ``≥ 0``.
