@@ -21,6 +21,7 @@ import losskit as lk
 
 from ._common import grad_step as _step
 from ._common import optional_module as _optional
+from ._device import to_device
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -39,7 +40,8 @@ def _value(loss: torch.Tensor) -> float:
 def _pairs(shape: tuple[int, ...], size: int, multiscale: bool) -> list[Pair]:
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(shape, generator=gen)
-    pred = (0.7 * target + 0.3 * torch.rand(shape, generator=gen)).requires_grad_(True)
+    pred = to_device(0.7 * target + 0.3 * torch.rand(shape, generator=gen)).requires_grad_(True)
+    target = to_device(target)
     monai = _optional("monai.losses")
     msssim = _optional("pytorch_msssim")
     kornia = _optional("kornia.losses")

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._device import is_cpu, to_device
 from ._suite import OFF, TRACED, Case
 from ._timing import Step
 from .linear_ce import _release_free_memory, _status, label
@@ -52,10 +53,10 @@ def torch_step(method: str, shape: Shape, seed: int = 0) -> Step:
 
     n, v, d = shape
     gen = torch.Generator().manual_seed(seed)
-    hidden = torch.randn(n, d, generator=gen).requires_grad_(True)
-    weight = (torch.randn(v, d, generator=gen) / d**0.5).requires_grad_(True)
-    targets = torch.randint(0, v, (n,), generator=gen)
-    cotangent = torch.rand(n, generator=gen)
+    hidden = to_device(torch.randn(n, d, generator=gen)).requires_grad_(True)
+    weight = to_device(torch.randn(v, d, generator=gen) / d**0.5).requires_grad_(True)
+    targets = to_device(torch.randint(0, v, (n,), generator=gen))
+    cotangent = to_device(torch.rand(n, generator=gen))
 
     def logps() -> Any:
         if method == "plain":
@@ -184,11 +185,13 @@ def _loss_value(result: Any) -> float:
 
 def cases(quick: bool) -> Iterator[Case]:
     """Time-only cases for ``python -m benchmarks``: losskit against the plain path, torch
-    eager and under ``jax.jit``."""
+    eager and under ``jax.jit`` (the JAX row on the CPU only)."""
     shape = QUICK_SHAPES[0] if quick else SHAPES[0]
     size = "x".join(map(str, shape))
     natives = {"torch": "F.linear → log_softmax → gather", "jax": "jit(log_softmax → gather)"}
     for framework, name in natives.items():
+        if framework == "jax" and not is_cpu():
+            continue
         try:
             native, ours = STEPS[framework]("plain", shape), STEPS[framework]("losskit", shape)
         except ImportError:

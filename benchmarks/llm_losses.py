@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 import losskit as lk
 
+from ._device import to_device
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -100,7 +101,7 @@ def _trl_grpo(logps, old_logps, ref_logps, advantages, mask, beta, epsilon=0.2) 
 def _trl_generalized_jsd(student, teacher, labels, beta: float) -> torch.Tensor:
     log_s = F.log_softmax(student, dim=-1)
     log_t = F.log_softmax(teacher, dim=-1)
-    b = torch.tensor(beta, dtype=log_s.dtype)
+    b = torch.tensor(beta, dtype=log_s.dtype, device=log_s.device)
     log_m = torch.logsumexp(torch.stack([log_s + torch.log1p(-b), log_t + torch.log(b)]), dim=0)
     kl_t = F.kl_div(log_m, log_t, reduction="none", log_target=True)
     kl_s = F.kl_div(log_m, log_s, reduction="none", log_target=True)
@@ -117,29 +118,30 @@ def _pairs(sizes: dict[str, tuple[int, ...]]) -> list[Pair]:
     def sequence_logps(requires_grad: bool) -> torch.Tensor:
         # sums of t per-token log-probabilities around -1.5 each
         x = -1.5 * t + (t**0.5) * torch.randn(b, generator=gen)
-        return x.requires_grad_(requires_grad)
+        return to_device(x).requires_grad_(requires_grad)
 
     c, r = sequence_logps(True), sequence_logps(True)
     rc, rr = sequence_logps(False), sequence_logps(False)
-    kl = torch.tensor(0.3)
+    kl = to_device(torch.tensor(0.3))
     # average per-token log-probabilities (ORPO, SimPO, CPO): in (-3, -0.1)
-    ac = (-0.1 - 2.9 * torch.rand(b, generator=gen)).requires_grad_(True)
-    ar = (-0.1 - 2.9 * torch.rand(b, generator=gen)).requires_grad_(True)
+    ac = to_device(-0.1 - 2.9 * torch.rand(b, generator=gen)).requires_grad_(True)
+    ar = to_device(-0.1 - 2.9 * torch.rand(b, generator=gen)).requires_grad_(True)
 
     logps = (-1.5 + 0.5 * torch.randn(b, t, generator=gen)).clamp(max=-1e-3)
-    old_logps = logps + 0.1 * torch.randn(b, t, generator=gen)
-    ref_logps = logps + 0.1 * torch.randn(b, t, generator=gen)
-    logps.requires_grad_(True)
-    advantages = torch.randn(b, generator=gen)
+    old_logps = to_device(logps + 0.1 * torch.randn(b, t, generator=gen))
+    ref_logps = to_device(logps + 0.1 * torch.randn(b, t, generator=gen))
+    logps = to_device(logps).requires_grad_(True)
+    advantages = to_device(torch.randn(b, generator=gen))
     lengths = torch.randint(t // 4, t + 1, (b,), generator=gen)
-    tokens = torch.arange(t) < lengths[:, None]
+    tokens = to_device(torch.arange(t) < lengths[:, None])
     token_weights = tokens.float()
 
     n, s, v = sizes["logits"]
-    teacher = torch.randn(n, s, v, generator=gen)
-    student = torch.randn(n, s, v, generator=gen).requires_grad_(True)
+    teacher = to_device(torch.randn(n, s, v, generator=gen))
+    student = to_device(torch.randn(n, s, v, generator=gen)).requires_grad_(True)
     labels = torch.randint(0, v, (n, s), generator=gen)
     labels[:, : s // 8] = -100  # prompt tokens
+    labels = to_device(labels)
     positions = labels != -100
 
     seq = size_label((b,))

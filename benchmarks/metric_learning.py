@@ -20,6 +20,7 @@ import torch
 import losskit as lk
 
 from ._common import grad_step as _step
+from ._device import to_device
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -36,13 +37,13 @@ def _pairs(shape: tuple[int, int]) -> list[Pair]:
     reducers = importlib.import_module("pytorch_metric_learning.reducers")
     gen = torch.Generator().manual_seed(0)
     n, d = shape
-    x = torch.randn(n, d, generator=gen).requires_grad_(True)
-    labels = torch.arange(n) // PER_CLASS
+    x = to_device(torch.randn(n, d, generator=gen)).requires_grad_(True)
+    labels = to_device(torch.arange(n) // PER_CLASS)
     # pml's NTXentLoss materialises (2m)^2 x (2m) arrays: two views of at most 128 items
     m = min(n, 128)
-    za = torch.randn(m, d, generator=gen).requires_grad_(True)
-    zb = torch.randn(m, d, generator=gen)
-    views = torch.arange(m).repeat(2)
+    za = to_device(torch.randn(m, d, generator=gen)).requires_grad_(True)
+    zb = to_device(torch.randn(m, d, generator=gen))
+    views = to_device(torch.arange(m).repeat(2))
     tau = 0.1
 
     ntxent = pml.NTXentLoss(tau)
@@ -52,7 +53,7 @@ def _pairs(shape: tuple[int, int]) -> list[Pair]:
     # mean over positive pairs plus the mean over negative pairs) is a fixed pair weighting
     contrastive = pml.ContrastiveLoss(reducer=reducers.MeanReducer())
     same = labels[:, None] == labels[None, :]
-    positive = same & ~torch.eye(n, dtype=torch.bool)
+    positive = same & ~torch.eye(n, dtype=torch.bool, device=same.device)
     negative = ~same
     pair_weight = positive / positive.sum() + negative / negative.sum()
 
@@ -95,11 +96,11 @@ def _pairs_round_two(x: torch.Tensor, labels: torch.Tensor, n: int, d: int) -> l
     class centres or proxies taken from the pml module, as ``W.T`` / ``proxies``)."""
     pml = importlib.import_module("pytorch_metric_learning.losses")
     size = size_label((n, d))
-    classes = int(labels.max()) + 1
+    classes = (n - 1) // PER_CLASS + 1  # labels are arange(n) // PER_CLASS (no device read)
     torch.manual_seed(0)
     ntxent = pml.NTXentLoss(0.1)
     multi = pml.MultiSimilarityLoss()
-    proxy = pml.ProxyAnchorLoss(num_classes=classes, embedding_size=d)
+    proxy = to_device(pml.ProxyAnchorLoss(num_classes=classes, embedding_size=d))
     proxies = proxy.proxies.detach()
     # pml's NTXentLoss materialises m^2 x m arrays: at most 128 embeddings
     m = min(n, 128)
@@ -139,7 +140,7 @@ def _pairs_round_two(x: torch.Tensor, labels: torch.Tensor, n: int, d: int) -> l
         ),
     ]
     for name, cls, pml_options, options in heads:
-        head = getattr(pml, cls)(num_classes=classes, embedding_size=d, **pml_options)
+        head = to_device(getattr(pml, cls)(num_classes=classes, embedding_size=d, **pml_options))
         weight = head.W.detach().T.contiguous()
         function = getattr(lk, name)
         rows.append(

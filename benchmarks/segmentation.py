@@ -18,6 +18,7 @@ import losskit as lk
 
 from ._common import grad_step as _step
 from ._common import optional_module as _optional
+from ._device import to_device
 from ._suite import OFF, ON, Case
 from ._timing import Step
 
@@ -31,8 +32,8 @@ Pair = tuple[str, str, Step, Step]
 def _data(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(0)
     n, c, h, w = shape
-    logits = (2.0 * torch.randn(shape, generator=gen)).requires_grad_(True)
-    labels = torch.randint(0, c, (n, h, w), generator=gen)
+    logits = to_device(2.0 * torch.randn(shape, generator=gen)).requires_grad_(True)
+    labels = to_device(torch.randint(0, c, (n, h, w), generator=gen))
     one_hot = torch.nn.functional.one_hot(labels, c).permute(0, 3, 1, 2).float().contiguous()
     return logits, labels, one_hot
 

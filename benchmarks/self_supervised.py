@@ -31,6 +31,7 @@ import losskit as lk
 
 from ._common import grad_step as _step
 from ._common import optional_module as _optional
+from ._device import to_device
 from ._suite import OFF, ON, Case, size_label
 from ._timing import Step
 
@@ -50,7 +51,7 @@ def _views(shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     n, d = shape
     z_a = torch.linspace(0.4, 1.6, d) * torch.randn(n, d, generator=gen)
     z_b = z_a + 0.4 * torch.randn(n, d, generator=gen)
-    return z_a.requires_grad_(True), z_b
+    return to_device(z_a).requires_grad_(True), to_device(z_b)
 
 
 def _view_pairs(shape: tuple[int, int]) -> list[Pair]:
@@ -94,7 +95,7 @@ def _boxes(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         corner = 4.0 * torch.rand(n, 2, generator=gen)
         return torch.cat([corner, corner + 0.1 + 3.0 * torch.rand(n, 2, generator=gen)], dim=1)
 
-    return boxes(), boxes().requires_grad_(True)
+    return to_device(boxes()), to_device(boxes()).requires_grad_(True)
 
 
 def _box_pairs(n: int) -> list[Pair]:

@@ -7,7 +7,7 @@ subprocess checks that both sides compute the same loss, times them with the sha
 prints the timings as JSON; this module turns them back into rows. Inductor needs a few seconds
 per graph on a 2-core CPU, so the suite is time-boxed: a few losses, and the losses left when
 the budget is spent are reported as skipped on stderr. Under ``torch.compile`` losskit skips
-its value checks by design ("traced").
+its value checks by design ("traced"). ``--device`` is handed on to the subprocess.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
+from ._device import device, is_cpu, to_device, use_device
 from ._suite import TRACED, Case, size_label
 from ._timing import Settings, Timing
 
@@ -38,7 +39,8 @@ def cases(quick: bool) -> Iterator[Case]:
     """Run the compiled cases in a subprocess and yield them with their timings."""
     import torch  # noqa: F401  (ImportError here: the suite is reported as skipped)
 
-    command = [sys.executable, "-m", "benchmarks.torch_compile"] + (["--quick"] if quick else [])
+    command = [sys.executable, "-m", "benchmarks.torch_compile", "--device", device()]
+    command += ["--quick"] if quick else []
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=BUDGET_S[quick] + 60.0, check=False
@@ -69,11 +71,11 @@ def _pairs(small: bool, quick: bool) -> list[tuple[str, str, str, Callable, Call
     gen = torch.Generator().manual_seed(0)
     n, c = (32, 10) if small else (64, 10) if quick else (4096, 1000)
     shape = (32,) if small else (64, 64) if quick else (4096, 1024)
-    z = torch.randn(n, c, generator=gen).requires_grad_(True)
-    labels = torch.randint(0, c, (n,), generator=gen)
-    x = torch.randn(shape, generator=gen).requires_grad_(True)
-    y = torch.randn(shape, generator=gen)
-    hard = (torch.rand(shape, generator=gen) < 0.5).float()
+    z = to_device(torch.randn(n, c, generator=gen)).requires_grad_(True)
+    labels = to_device(torch.randint(0, c, (n,), generator=gen))
+    x = to_device(torch.randn(shape, generator=gen)).requires_grad_(True)
+    y = to_device(torch.randn(shape, generator=gen))
+    hard = to_device((torch.rand(shape, generator=gen) < 0.5).float())
 
     def step(fn: Callable[..., Any], leaf: Any, *args: Any) -> Callable[[], Any]:
         compiled = torch.compile(fn, dynamic=False)
@@ -125,6 +127,8 @@ def _measure(quick: bool) -> list[dict[str, Any]]:
     from ._timing import compare
 
     settings = QUICK_SETTINGS if quick else Settings()
+    if not is_cpu():
+        settings = replace(settings, device=device())
     deadline = time.perf_counter() + BUDGET_S[quick]
     rows = []
     for suite, small in ((SUITE, False), ("torch compile overhead", True)):
@@ -166,7 +170,9 @@ def versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.torch_compile")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    use_device(args.device)
     print(json.dumps({"rows": _measure(args.quick)}))
     return 0
 

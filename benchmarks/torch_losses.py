@@ -3,7 +3,8 @@
 Two suites: large inputs (where kernels dominate) and N=32 inputs (where the per-call Python
 overhead dominates), each with losskit's value checks off and on. Every losskit call uses the
 options that make it compute the anchor's loss (see each loss's docstring); the two values are
-checked to agree before timing. timm's ``AsymmetricLossMultiLabel`` is added when timm imports
+checked to agree before timing. The inputs are drawn on the CPU and moved to ``--device``.
+timm's ``AsymmetricLossMultiLabel`` is added when timm imports
 (it is installed in ``.venv-vision`` only).
 """
 
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 import losskit as lk
 
 from ._common import grad_step as _step
+from ._device import to_device
 from ._suite import LARGE, OFF, ON, QUICK, SMALL, Case, size_label
 from ._timing import Step
 
@@ -27,25 +29,33 @@ Sizes = dict[str, tuple[int, ...]]
 
 
 class _Data:
-    """Seeded random inputs; ``leaf`` tensors require a gradient."""
+    """Seeded random inputs, drawn on the CPU and put on the benchmark's device; ``leaf``
+    tensors require a gradient."""
 
     def __init__(self) -> None:
         self.gen = torch.Generator().manual_seed(0)
 
     def normal(self, shape: tuple[int, ...], scale: float = 1.0) -> torch.Tensor:
-        return scale * torch.randn(shape, generator=self.gen)
+        return to_device(scale * torch.randn(shape, generator=self.gen))
 
     def leaf(self, shape: tuple[int, ...], scale: float = 1.0) -> torch.Tensor:
         return self.normal(shape, scale).requires_grad_(True)
 
     def uniform(self, shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+        return to_device(self._uniform(shape, low, high))
+
+    def _uniform(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
         return low + (high - low) * torch.rand(shape, generator=self.gen)
 
+    def counts(self, shape: tuple[int, ...], low: float, high: float) -> torch.Tensor:
+        """Poisson counts of rates uniform in [low, high)."""
+        return to_device(torch.poisson(self._uniform(shape, low, high), generator=self.gen))
+
     def signs(self, shape: tuple[int, ...]) -> torch.Tensor:
-        return torch.where(torch.rand(shape, generator=self.gen) < 0.5, -1.0, 1.0)
+        return to_device(torch.where(torch.rand(shape, generator=self.gen) < 0.5, -1.0, 1.0))
 
     def labels(self, shape: tuple[int, ...], classes: int, low: int = 0) -> torch.Tensor:
-        return torch.randint(low, classes, shape, generator=self.gen)
+        return to_device(torch.randint(low, classes, shape, generator=self.gen))
 
 
 def _classification(sizes: Sizes, d: _Data) -> list[Pair]:
@@ -98,7 +108,7 @@ def _elementwise(sizes: Sizes, d: _Data) -> list[Pair]:
     hard = (d.uniform(shape) < 0.5).float()
     pred = d.leaf(shape)
     target = d.normal(shape)
-    counts = torch.poisson(d.uniform(shape, 0.5, 4.0), generator=d.gen)
+    counts = d.counts(shape, 0.5, 4.0)
     var = d.uniform(shape, 0.5, 2.0)
     signs = d.signs(shape)
     return [
@@ -223,8 +233,8 @@ def _ctc(sizes: Sizes, d: _Data) -> list[Pair]:
     n, t, k, s = sizes["sequences"]
     z = d.leaf((t, n, k), 2.0)  # torch's time-major layout
     labels = d.labels((n, s), k, low=1)  # 0 is the blank
-    label_lengths = torch.randint(max(1, s // 2), s + 1, (n,), generator=d.gen)
-    logit_lengths = torch.full((n,), t, dtype=torch.long)
+    label_lengths = d.labels((n,), s + 1, low=max(1, s // 2))
+    logit_lengths = to_device(torch.full((n,), t, dtype=torch.long))
 
     def native() -> torch.Tensor:
         return F.ctc_loss(F.log_softmax(z, -1), labels, logit_lengths, label_lengths)

@@ -18,6 +18,7 @@ import torch
 import losskit as lk
 
 from ._common import grad_step as _step
+from ._device import to_device
 from ._suite import OFF, ON, Case, size_label
 
 SUITE = "transport"
@@ -33,8 +34,8 @@ def _value(loss: torch.Tensor) -> float:
 def _cases(suite: str, shape: tuple[int, int, int], quick: bool) -> Iterator[Case]:
     geomloss = importlib.import_module("geomloss")
     gen = torch.Generator().manual_seed(0)
-    target = torch.randn(*shape, generator=gen)
-    pred = (0.8 * torch.randn(*shape, generator=gen) + 0.3).requires_grad_(True)
+    target = to_device(torch.randn(*shape, generator=gen))
+    pred = to_device(0.8 * torch.randn(*shape, generator=gen) + 0.3).requires_grad_(True)
     options = {"p": 2, "blur": 0.05, "scaling": 0.5}
     anchor = geomloss.SamplesLoss("sinkhorn", backend="tensorized", **options)
     native = _step(lambda: anchor(pred, target).mean(), pred)
