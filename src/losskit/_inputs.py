@@ -82,8 +82,7 @@ def boolean_mask(backend: ArrayAPIBackend, mask: Any, like: Any, checking: bool)
         return mask
     if not (backend.is_integral(mask) or backend.is_floating(mask)):
         raise TypeError(f"mask must be a boolean array; got dtype {mask.dtype}")
-    if checking and backend.any((mask != 0) & (mask != 1)):
-        raise ValueError(
-            "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
-        )
+    if checking:
+        message = "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
+        _validate.require_none(backend, (mask != 0) & (mask != 1), message)
     return mask != 0

@@ -5,10 +5,11 @@ Two kinds of check:
 * **structural** checks (shapes, dtypes, argument values known in Python) always run: they cost
   nothing on the device and work while tracing;
 * **value** checks (NaN, probabilities outside [0, 1], labels out of range, negative or infinite
-  weights) read array contents back to the host. They run eagerly by default, are skipped
-  whenever an input is being traced (``jax.jit``, ``torch.compile``, ``tf.function``, functorch
-  transforms), and can be switched off: for the process with :func:`set_validation`, or for one
-  block of code with the :func:`validation` context manager.
+  weights) read array contents back to the host, except on an accelerator, where they are queued
+  on the device as asynchronous asserts instead (see the gates below). They run eagerly by
+  default, are skipped whenever an input is being traced (``jax.jit``, ``torch.compile``,
+  ``tf.function``, functorch transforms), and can be switched off: for the process with
+  :func:`set_validation`, or for one block of code with the :func:`validation` context manager.
 
 The block setting lives in a :class:`contextvars.ContextVar`: it applies to the thread (or
 asyncio task) that entered the block and nowhere else, and nested blocks restore exactly what
@@ -18,7 +19,8 @@ they found. Threads and tasks outside any block follow the process default.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -293,18 +295,111 @@ def check_float_prediction(backend: ArrayAPIBackend, y_pred: Any, name: str = "y
 
 
 # ---------------------------------------------------------------------- value checks
+# Every value check passes through one of three gates: ``require_bounds`` (rules on an array's
+# min and max), ``require_none`` (no entry of a boolean array holds) and ``check_no_nan``. Each
+# rule is written once, for both paths the gate chooses between:
+#
+# * host memory (NumPy, a CPU tensor, JAX, TensorFlow): the gate reads what it needs back once
+#   and raises a ValueError that quotes the values found;
+# * an accelerator (``backend.checks_on_device``): it reads nothing back, since a read would stall
+#   the device's queue; each rule is queued there as an asynchronous assert, whose message (the
+#   same wording, without the values found, which are never read) the device raises later.
+
+#: A rule on ``(low, high)``: ``fails(low, high)``, written with comparisons joined by ``|`` so
+#: that it reads host floats and 0-d device arrays alike, and ``describe(bounds)``, the message,
+#: quoting ``bounds`` when they were read (None on a device).
+Rule = tuple[Callable[[Any, Any], Any], Callable[[tuple[float, float] | None], str]]
+
+
+def require_bounds(backend: ArrayAPIBackend, x: Any, *rules: Rule) -> None:
+    """Each rule on ``x``'s ``(min, max)`` (NaN if ``x`` holds one), in order, from one
+    reduction: one host read, or asserts queued on the device. Empty or traced: nothing."""
+    if backend.checks_on_device(x):
+        apply_rules(backend, bounds_of(backend, x), *rules)
+        return
+    bounds = backend.min_max(x)  # the host path inline: it is the one that waits
+    if bounds is not None:
+        for fails, describe in rules:
+            if fails(*bounds):
+                raise ValueError(describe(bounds))
+
+
+class DeviceBounds(tuple):
+    """``(min, max)`` left on a device as 0-d arrays: rules on them are queued, not read."""
+
+
+def bounds_of(backend: ArrayAPIBackend, x: Any) -> Any:
+    """``(min, max)`` of ``x``: read back as floats, or on a device left there
+    (:class:`DeviceBounds`); None when ``x`` is empty or traced."""
+    if backend.checks_on_device(x):
+        bounds = backend.device_min_max(x)
+        return None if bounds is None else DeviceBounds(bounds)
+    return backend.min_max(x)
+
+
+def apply_rules(backend: ArrayAPIBackend, bounds: Any, *rules: Rule) -> None:
+    """The rules on ``bounds`` (from :func:`bounds_of`): a ValueError at the first that fails,
+    or, for :class:`DeviceBounds`, one asynchronous assert each."""
+    if bounds is None:
+        return
+    if isinstance(bounds, DeviceBounds):
+        for fails, describe in rules:
+            backend.assert_async(backend.xp.logical_not(fails(*bounds)), describe(None))
+        return
+    for fails, describe in rules:
+        if fails(*bounds):
+            raise ValueError(describe(bounds))
+
+
+def require_none(
+    backend: ArrayAPIBackend,
+    bad: Any,
+    message: str,
+    detail: Callable[[], str] | None = None,
+) -> None:
+    """No entry of the boolean array ``bad`` holds (traced: nothing). On the host, a failure's
+    message ends with ``detail()`` (values read only then, to quote them)."""
+    if backend.checks_on_device(bad):
+        if not backend.is_tracing(bad):
+            backend.assert_async(backend.xp.logical_not(backend.xp.any(bad)), message)
+        return
+    if backend.any(bad):
+        raise ValueError(message + ("" if detail is None else detail()))
+
+
+def _is_nan(low: Any, high: Any) -> Any:
+    return (low != low) | (high != high)
+
+
+# Rules are built once per wording (cached): the host path then costs one read and a comparison.
+@functools.lru_cache(maxsize=512)
+def _nan_rule(name: str) -> Rule:
+    return _is_nan, lambda _: f"{name} contains NaN"
+
+
+def _found(bounds: tuple[float, float] | None, lead: str = "; got values in ") -> str:
+    return "" if bounds is None else f"{lead}[{bounds[0]:g}, {bounds[1]:g}]"
+
+
 def check_no_nan(backend: ArrayAPIBackend, x: Any, name: str) -> None:
-    if backend.has_nan(x):
+    if backend.checks_on_device(x):
+        require_none(backend, backend.xp.isnan(x), f"{name} contains NaN")
+    elif backend.has_nan(x):
         raise ValueError(f"{name} contains NaN")
 
 
 def check_no_nan_in(backend: ArrayAPIBackend, arrays: dict[str, Any]) -> None:
     """:func:`check_no_nan` for several arrays (name → array) with one host read: the sum of
     their sums is NaN if any of them holds a NaN (or an inf meets a -inf, a false alarm that the
-    array-by-array check then clears); only then is each one read, to name the first at fault."""
+    array-by-array check then clears); only then is each one read, to name the first at fault.
+    On a device, each array is checked by its own assert (nothing is read)."""
     total = None
     for x in arrays.values():
         if backend.is_tracing(x):
+            return
+        if backend.checks_on_device(x):
+            for name, y in arrays.items():
+                check_no_nan(backend, y, name)
             return
         part = backend.xp.sum(x)
         total = part if total is None else total + part
@@ -319,11 +414,17 @@ def check_no_nan_in(backend: ArrayAPIBackend, arrays: dict[str, Any]) -> None:
 def check_finite_in(backend: ArrayAPIBackend, arrays: dict[str, Any], hint: str = "") -> None:
     """No inf or NaN in any of ``arrays`` (name → array), with one host read: ``Σ x·0`` is NaN
     exactly when some entry is not finite (no overflow can raise a false alarm); only then is
-    each array read, to name the first at fault. ``hint`` ends the message."""
+    each array read, to name the first at fault. ``hint`` ends the message. On a device, each
+    array is checked by its own assert."""
     xp = backend.xp
     total = None
     for x in arrays.values():
         if backend.is_tracing(x):
+            return
+        if backend.checks_on_device(x):
+            for name, y in arrays.items():
+                bad = xp.logical_not(xp.isfinite(y))
+                require_none(backend, bad, f"{name} contains inf or NaN{hint}")
             return
         part = xp.sum(x * 0.0)
         total = part if total is None else total + part
@@ -338,7 +439,20 @@ def check_nan_behind(backend: ArrayAPIBackend, output: Any, arrays: dict[str, An
     """:func:`check_no_nan` of ``arrays`` (name → array), in order, proven by ``output`` instead
     of read: a loss's fused mean or sum is NaN whenever an input it read holds a NaN, so one
     host read of that scalar clears every input; only a NaN output (an input's NaN, or an
-    ``inf - inf`` the scans then clear) has each input scanned, to name the first at fault."""
+    ``inf - inf`` the scans then clear) has each input scanned, to name the first at fault.
+
+    On a device the output alone is asserted free of NaN (scanning the inputs would cost a pass
+    over each); its message names the inputs together, and, as it cannot scan them, also fires
+    for an ``inf - inf`` between infinite inputs."""
+    if backend.checks_on_device(output):
+        names = ", ".join(arrays)
+        require_none(
+            backend,
+            backend.xp.isnan(output),
+            f"an input ({names}) contains NaN: the loss is NaN (or an inf meets an inf of "
+            f"the opposite sign)",
+        )
+        return
     if not backend.has_nan(output):
         return
     for name, x in arrays.items():
@@ -351,30 +465,34 @@ def check_unit_interval_no_nan(
     """:func:`check_no_nan` (naming ``nan_name``) then :func:`check_unit_interval` (naming
     ``name``), with one reduction and one host read: every backend's min and max are NaN when
     ``x`` holds a NaN."""
-    check_bounds_in_unit_interval(nan_checked_bounds(backend, x, nan_name), name, hint=hint)
+    require_bounds(backend, x, _nan_rule(nan_name), _unit_interval_rule(name, hint))
 
 
-def nan_checked_bounds(backend: ArrayAPIBackend, x: Any, name: str) -> tuple[float, float] | None:
-    """``(min, max)`` of ``x`` (None: empty or traced) after :func:`check_no_nan`'s check, from
-    the same one reduction and host read (min and max are NaN when ``x`` holds a NaN)."""
-    bounds = backend.min_max(x)
-    if bounds is not None and (bounds[0] != bounds[0] or bounds[1] != bounds[1]):
-        raise ValueError(f"{name} contains NaN")
+@functools.lru_cache(maxsize=512)
+def _unit_interval_rule(name: str, hint: str = "") -> Rule:
+    def fails(low: Any, high: Any) -> Any:
+        return (low < 0) | (high > 1)
+
+    return fails, lambda bounds: f"{name} must lie in [0, 1]{_found(bounds)}{hint}"
+
+
+def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
+    require_bounds(backend, x, _unit_interval_rule(name, hint))
+
+
+def nan_checked_bounds(backend: ArrayAPIBackend, x: Any, name: str) -> Any:
+    """:func:`bounds_of` ``x`` after :func:`check_no_nan`'s check, from the same one reduction
+    (min and max are NaN when ``x`` holds a NaN)."""
+    bounds = bounds_of(backend, x)
+    apply_rules(backend, bounds, _nan_rule(name))
     return bounds
 
 
 def check_bounds_in_unit_interval(
-    bounds: tuple[float, float] | None, name: str, *, hint: str = ""
+    backend: ArrayAPIBackend, bounds: Any, name: str, *, hint: str = ""
 ) -> None:
-    """:func:`check_unit_interval` on bounds already read (None: nothing to check)."""
-    if bounds is not None and (bounds[0] < 0 or bounds[1] > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1]; got values in [{bounds[0]:g}, {bounds[1]:g}]{hint}"
-        )
-
-
-def check_unit_interval(backend: ArrayAPIBackend, x: Any, name: str, *, hint: str = "") -> None:
-    check_bounds_in_unit_interval(backend.min_max(x), name, hint=hint)
+    """:func:`check_unit_interval` on bounds already taken by :func:`bounds_of`."""
+    apply_rules(backend, bounds, _unit_interval_rule(name, hint))
 
 
 FROM_LOGITS_HINT = ". If y_pred holds logits (unnormalised scores), pass from_logits=True"
@@ -393,19 +511,36 @@ def check_distribution(
     within ``tolerance``: every loss that reads ``y_pred`` as a distribution over classes
     applies this one rule."""
     xp = backend.xp
-    bounds = backend.min_max(xp.abs(xp.sum(y_pred, axis=axis) - 1.0))
-    if bounds is not None and bounds[1] > tolerance:
-        raise ValueError(
-            f"y_pred rows must sum to 1 over the class axis when from_logits=False; the largest "
-            f"deviation is {bounds[1]:g} (tolerance {tolerance:g}){FROM_LOGITS_HINT}"
+    deviation = xp.abs(xp.sum(y_pred, axis=axis) - 1.0)
+    require_bounds(backend, deviation, _distribution_rule(tolerance))
+
+
+@functools.lru_cache(maxsize=512)
+def _distribution_rule(tolerance: float) -> Rule:
+    def too_far(_: Any, high: Any) -> Any:
+        return high > tolerance
+
+    def describe(bounds: tuple[float, float] | None) -> str:
+        found = "" if bounds is None else f"; the largest deviation is {bounds[1]:g}"
+        return (
+            f"y_pred rows must sum to 1 over the class axis when from_logits=False{found} "
+            f"(tolerance {tolerance:g}){FROM_LOGITS_HINT}"
         )
+
+    return too_far, describe
 
 
 def check_normalizer_value(backend: ArrayAPIBackend, normalizer: Any) -> None:
     """A scalar ``normalizer`` array must hold a non-negative number (not NaN)."""
-    bounds = backend.min_max(normalizer)
-    if bounds is not None and not bounds[0] >= 0:
-        raise ValueError(f"normalizer must be a non-negative number; got {bounds[0]:g}")
+
+    def fails(low: Any, _: Any) -> Any:
+        return (low < 0) | (low != low)
+
+    def describe(bounds: tuple[float, float] | None) -> str:
+        found = "" if bounds is None else f"; got {bounds[0]:g}"
+        return f"normalizer must be a non-negative number{found}"
+
+    require_bounds(backend, normalizer, (fails, describe))
 
 
 def check_class_probabilities(
@@ -418,32 +553,53 @@ def check_class_probabilities(
     check_distribution(backend, y_pred, max(64, num_classes or 0) * eps, axis)
 
 
+@functools.lru_cache(maxsize=512)
+def labels_rule(
+    num_classes: int, name: str = "y_true labels", note: str = " (or ignore_index)"
+) -> Rule:
+    """Class indices in ``[0, num_classes)``: ``{name} must be class indices in [0, K){note}``."""
+
+    def fails(low: Any, high: Any) -> Any:
+        return (low < 0) | (high >= num_classes)
+
+    def describe(bounds: tuple[float, float] | None) -> str:
+        found = _found(bounds, "; found labels in ")
+        return f"{name} must be class indices in [0, {num_classes}){note}{found}"
+
+    return fails, describe
+
+
 def check_labels(backend: ArrayAPIBackend, labels: Any, num_classes: int, valid: Any) -> None:
     """Integer class indices in ``[0, num_classes)`` wherever ``valid`` (None: everywhere)."""
     xp = backend.xp
     if valid is not None:
         labels = xp.where(valid, labels, xp.zeros_like(labels))
-    bounds = backend.min_max(labels)
-    if bounds is not None and (bounds[0] < 0 or bounds[1] >= num_classes):
-        raise ValueError(
-            f"y_true labels must be class indices in [0, {num_classes}) (or ignore_index); "
-            f"found labels in [{bounds[0]:g}, {bounds[1]:g}]"
-        )
+    require_bounds(backend, labels, labels_rule(num_classes))
 
 
 def check_integer_valued(backend: ArrayAPIBackend, x: Any, name: str) -> None:
     xp = backend.xp
-    if backend.any(xp.floor(x) != x):
-        raise ValueError(f"{name} must hold integer class indices; got non-integer values")
+    message = f"{name} must hold integer class indices; got non-integer values"
+    require_none(backend, xp.floor(x) != x, message)
 
 
 def check_weights(backend: ArrayAPIBackend, w: Any, name: str) -> None:
-    bounds = backend.min_max(w)
-    if bounds is None:
-        return
-    if bounds[0] != bounds[0] or bounds[1] != bounds[1]:
-        raise ValueError(f"{name} contains NaN")
-    if bounds[0] < 0:
-        raise ValueError(f"{name} must be non-negative; got a minimum of {bounds[0]:g}")
-    if bounds[1] == float("inf"):
-        raise ValueError(f"{name} must be finite; got inf")
+    require_bounds(backend, w, *_weight_rules(name))
+
+
+@functools.lru_cache(maxsize=512)
+def _weight_rules(name: str) -> tuple[Rule, ...]:
+    def negative(low: Any, _: Any) -> Any:
+        return low < 0
+
+    def infinite(_: Any, high: Any) -> Any:
+        return high == float("inf")
+
+    def minimum(bounds: tuple[float, float] | None) -> str:
+        found = "" if bounds is None else f"; got a minimum of {bounds[0]:g}"
+        return f"{name} must be non-negative{found}"
+
+    def finite(bounds: tuple[float, float] | None) -> str:
+        return f"{name} must be finite" + ("" if bounds is None else "; got inf")
+
+    return _nan_rule(name), (negative, minimum), (infinite, finite)

@@ -95,6 +95,29 @@ class ArrayAPIBackend:
         """``x`` reshaped to ``target``'s shape (dynamic where it is known only at run time)."""
         return self.xp.reshape(x, target.shape)
 
+    def arange(self, like: Any, start: int, stop: int | None = None, dtype: Any = None) -> Any:
+        """``xp.arange`` on ``like``'s device (an index built next to the data it indexes)."""
+        return self.xp.arange(start, stop, dtype=dtype)
+
+    # Value checks on an accelerator: queued on the device, never read back.
+    def checks_on_device(self, x: Any) -> bool:
+        """Whether the value checks of ``x`` must not read it back to the host (an array on an
+        accelerator, where a read would stall the device's queue): they are queued there as
+        asynchronous asserts (:meth:`assert_async`) instead. False for host-memory arrays."""
+        return False
+
+    def assert_async(self, ok: Any, message: str) -> None:
+        """Queue a device-side check that the 0-d boolean ``ok`` holds; the device raises
+        ``message`` when it does not, later, without the host waiting for it."""
+        raise NotImplementedError(f"{self.name} has no device-side asserts")
+
+    def device_min_max(self, x: Any) -> tuple[Any, Any] | None:
+        """``(min, max)`` of ``x`` as 0-d arrays left where ``x`` is (nothing read back); None
+        when ``x`` is empty or traced."""
+        if self.is_tracing(x) or 0 in self.shape(x):
+            return None
+        return self.xp.min(x), self.xp.max(x)
+
     # Host reads, used only by the eager value checks. A traced value (an argument being
     # differentiated or compiled while y_pred is concrete) cannot be read: it passes unchecked.
     def any(self, condition: Any) -> bool:
@@ -114,7 +137,7 @@ class ArrayAPIBackend:
     def min_max(self, x: Any) -> tuple[float, float] | None:
         """``(min, max)`` of ``x`` on the host (NaN if it holds one); None when ``x`` is empty
         or traced."""
-        if self.is_tracing(x) or any(d == 0 for d in self.shape(x)):
+        if self.is_tracing(x) or 0 in self.shape(x):
             return None
         return self._host_min_max(x)
 

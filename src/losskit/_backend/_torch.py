@@ -306,6 +306,30 @@ def _along(d: int, k: int, on: int, off: int) -> tuple[int, ...]:
     return tuple(on if i == k else off for i in range(d))
 
 
+#: Small host arrays (a number, an SSIM window, quantile levels, class weights) already copied to
+#: a device, by device, dtype, shape and content: a loss's constants cross once per device.
+_DEVICE_CONSTANTS: dict[tuple[Any, ...], Any] = {}
+_CONSTANT_SIZE, _CONSTANT_COUNT = 4096, 256
+
+
+def _on_device(array: Any, device: Any) -> Any:
+    """A host array on an accelerator without the host waiting for it: small arrays are copied
+    once per device and shared (nothing writes to them), larger ones copied asynchronously (a
+    copy from pageable memory is staged before the call returns)."""
+    key = None
+    if array.size <= _CONSTANT_SIZE:
+        key = (str(device), array.dtype.str, array.shape, array.tobytes())
+        hit = _DEVICE_CONSTANTS.get(key)
+        if hit is not None:
+            return hit
+    tensor = torch.tensor(array).to(device, non_blocking=True)  # its own copy of the data
+    if key is not None:
+        if len(_DEVICE_CONSTANTS) >= _CONSTANT_COUNT:
+            _DEVICE_CONSTANTS.clear()
+        _DEVICE_CONSTANTS[key] = tensor
+    return tensor
+
+
 class TorchBackend(ArrayAPIBackend):
     name = "torch"
     quiet_nan = True
@@ -328,10 +352,14 @@ class TorchBackend(ArrayAPIBackend):
                     f"{name} is on device {x.device} but y_pred is on {device}; move it to "
                     "y_pred's device (losskit does not copy tensors between devices)"
                 )
-            return x.to(device)
+            # a host scalar crosses to a device without the host waiting; the other way, the
+            # copy must be complete before the host reads it
+            return x.to(device, non_blocking=device.type != "cpu")
         array = _to_numpy(x, name)
         if array.dtype.kind == "V":  # ml_dtypes' bfloat16/float8: torch reads float32 instead
             array = array.astype("float32")
+        if self.checks_on_device(like):
+            return _on_device(array, like.device)
         if not array.flags.writeable:  # e.g. a JAX array's host view: torch wants its own copy
             array = array.copy()
         return torch.as_tensor(array, device=like.device)
@@ -353,6 +381,25 @@ class TorchBackend(ArrayAPIBackend):
 
     def astype(self, x: Any, dtype: Any) -> Any:
         return x if x.dtype == dtype else x.to(dtype)
+
+    def arange(self, like: Any, start: int, stop: int | None = None, dtype: Any = None) -> Any:
+        if stop is None:
+            return torch.arange(start, dtype=dtype, device=like.device)
+        return torch.arange(start, stop, dtype=dtype, device=like.device)
+
+    def checks_on_device(self, x: Any) -> bool:
+        # CUDA, MPS, XLA...; "meta" too (its asserts are no-ops). The CPU-only fast paths that
+        # read a value back to pick a kernel (times_log, log_softmax) ask this too.
+        return not x.is_cpu
+
+    def assert_async(self, ok: Any, message: str) -> None:
+        torch._assert_async(ok, message)
+
+    def device_min_max(self, x: Any) -> tuple[Any, Any] | None:
+        if self.is_tracing(x) or x.numel() == 0:
+            return None
+        low, high = torch.aminmax(x)  # one pass, both left on the device
+        return low, high
 
     def _host_any(self, condition: Any) -> bool:
         return bool(torch.any(condition))
@@ -396,7 +443,7 @@ class TorchBackend(ArrayAPIBackend):
         """Whether a softmax kernel's ``out`` holds a NaN (its ``max`` subtraction makes one of
         a +inf logit, which the generic exact form takes to its limit): one reduction and a host
         read, so on the CPU and untraced only; elsewhere the kernel's NaN stays."""
-        if x.device.type != "cpu" or out.numel() == 0:
+        if self.checks_on_device(x) or out.numel() == 0:
             return False
         total = out if out.ndim == 0 else torch.sum(out)
         return bool(torch.isnan(total)) and not bool(torch.isnan(x).any())
@@ -425,7 +472,7 @@ class TorchBackend(ArrayAPIBackend):
         # Where log p is finite, 0 · log p is already 0: no guard. Checking costs one reduction
         # (a sum is finite only if every term is), and a host read that would synchronise a
         # device: on the CPU only.
-        plain = log_p.device.type == "cpu" and log_p.numel() > 0 and not y.requires_grad
+        plain = not self.checks_on_device(log_p) and log_p.numel() > 0 and not y.requires_grad
         if plain and not self._traced(y, log_p) and bool(torch.isfinite(torch.sum(log_p))):
             return y * log_p
         return y * torch.where(y == 0, 0.0, log_p)
@@ -433,14 +480,18 @@ class TorchBackend(ArrayAPIBackend):
     def sum_times_log(self, y: Any, log_p: Any, axis: int = -1) -> Any:
         # Unguarded first: finite sums mean every product was finite, so no 0 · (-inf) needed
         # the guard, and the check reads N sums instead of N×C logs (on the CPU, as above).
-        if log_p.device.type == "cpu" and not y.requires_grad and not self._traced(y, log_p):
+        if not self.checks_on_device(log_p) and not y.requires_grad and not self._traced(y, log_p):
             rows = torch.sum(y * log_p, dim=axis)
             if bool(torch.isfinite(rows).all()):
                 return rows
         return torch.sum(y * torch.where(y == 0, 0.0, log_p), dim=axis)
 
     def one_hot(self, labels: Any, num_classes: int, dtype: Any = None) -> Any:
-        hot = F.one_hot(labels.long(), num_classes)
+        if self.checks_on_device(labels):  # F.one_hot reads the labels' range back on a CPU
+            classes = torch.arange(num_classes, device=labels.device)
+            hot = labels.long().unsqueeze(-1) == classes
+        else:
+            hot = F.one_hot(labels.long(), num_classes)
         return hot.to(dtype if dtype is not None else torch.float32)
 
     def take_along_axis(self, x: Any, indices: Any, axis: int = -1) -> Any:
@@ -481,6 +532,11 @@ class TorchBackend(ArrayAPIBackend):
         if y.shape != p.shape or p.numel() == 0:
             return super().smooth_l1_error(y, p, beta, reduction)
         return F.smooth_l1_loss(p, y, reduction=reduction, beta=beta)  # fused kernels
+
+    def min_max(self, x: Any) -> tuple[float, float] | None:
+        if self.is_tracing(x) or x.numel() == 0:  # numel: cheaper than the generic shape scan
+            return None
+        return self._host_min_max(x)
 
     def _host_min_max(self, x: Any) -> tuple[float, float]:
         low, high = torch.aminmax(x)

@@ -19,10 +19,15 @@ def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any
     with its neighbours; for all-0/1 and all-±1 batches the two agree)."""
     xp = backend.xp
     if checking:
-        bounds = backend.min_max(y_true)
-        if bounds is not None and (bounds[0] < -1 or bounds[1] > 1):
-            found = f"[{bounds[0]:g}, {bounds[1]:g}]"
-            raise ValueError(f"y_true must hold labels -1/1 (or 0/1); got values in {found}")
+
+        def outside(low: Any, high: Any) -> Any:
+            return (low < -1) | (high > 1)
+
+        def describe(bounds: Any) -> str:
+            found = "" if bounds is None else f"; got values in [{bounds[0]:g}, {bounds[1]:g}]"
+            return f"y_true must hold labels -1/1 (or 0/1){found}"
+
+        _validate.require_bounds(backend, y_true, (outside, describe))
     return xp.where(y_true == 0, xp.full_like(y_true, -1.0), y_true)
 
 
@@ -196,7 +201,7 @@ def kl_divergence(
         _validate.check_no_nan(backend, y_pred, "y_pred")
         if not from_logits:
             _validate.check_class_probabilities(backend, y_pred, eps, axis)
-        _validate.check_bounds_in_unit_interval(bounds, "y_true (probabilities)")
+        _validate.check_bounds_in_unit_interval(backend, bounds, "y_true (probabilities)")
     y_true = full_target(backend, y_true, y_pred)
     log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
     if log_target:

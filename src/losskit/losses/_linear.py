@@ -331,12 +331,7 @@ def _check_values(
     """Eager value checks: labels in range (or ignored), no NaN in the operands."""
     xp = backend.xp
     checked = labels if valid is None else xp.where(valid, labels, xp.zeros_like(labels))
-    bounds = backend.min_max(checked)
-    if bounds is not None and (bounds[0] < 0 or bounds[1] >= num_classes):
-        raise ValueError(
-            f"targets must be class indices in [0, {num_classes}) (or ignore_index); found "
-            f"labels in [{bounds[0]:g}, {bounds[1]:g}]"
-        )
+    _validate.require_bounds(backend, checked, _validate.labels_rule(num_classes, "targets"))
     for name, x in (("hidden", hidden), ("weight", weight), ("bias", bias)):
         if x is not None:
             _validate.check_no_nan(backend, x, name)
@@ -520,7 +515,7 @@ def chunk_terms(
     grad = exp * xp.expand_dims(scale, axis=-1)
     if label_smoothing:
         grad = grad - xp.expand_dims(coef * (label_smoothing / plan.num_classes), axis=-1)
-    classes = xp.arange(plan.num_classes, dtype=labels.dtype)
+    classes = backend.arange(labels, plan.num_classes, dtype=labels.dtype)
     hot = xp.expand_dims(labels, axis=-1) == classes
     target = xp.expand_dims(coef * (1.0 - label_smoothing), axis=-1)
     grad = xp.where(hot, grad - target, grad)

@@ -107,20 +107,27 @@ def _check_log_probabilities(backend: ArrayAPIBackend, names: list[str], arrays:
     every = xp.concat([backend.stop_gradient(x) for x in flat])
     if backend.is_tracing(every) or backend.shape(every)[0] == 0:
         return
-    highest = xp.max(every)
-    if backend.is_tracing(highest):  # a concrete input captured by a function being traced
-        return
-    if backend.to_float(highest) <= 0:  # False for NaN
-        return
+    if not backend.checks_on_device(every):  # one read clears them all
+        highest = xp.max(every)
+        if backend.is_tracing(highest):  # a concrete input captured by a function being traced
+            return
+        if backend.to_float(highest) <= 0:  # False for NaN
+            return
     for name, x in zip(names, arrays, strict=True):
         _validate.check_no_nan(backend, x, name)
     for name, x in zip(names, arrays, strict=True):
-        bounds = backend.min_max(x)
-        if bounds is not None and bounds[1] > 0:
-            raise ValueError(
-                f"{name} must hold log-probabilities (≤ 0); got a maximum of {bounds[1]:g}. "
-                "Pass log p, not the negative log-likelihood -log p nor logits"
-            )
+        _validate.require_bounds(backend, x, _log_probability_rule(name))
+
+
+def _log_probability_rule(name: str) -> _validate.Rule:
+    def describe(bounds: Any) -> str:
+        found = "" if bounds is None else f"; got a maximum of {bounds[1]:g}"
+        return (
+            f"{name} must hold log-probabilities (≤ 0){found}. Pass log p, not the negative "
+            "log-likelihood -log p nor logits"
+        )
+
+    return (lambda _, high: high > 0), describe
 
 
 def _same_shape(backend: ArrayAPIBackend, names: tuple[str, ...], arrays: tuple[Any, ...]) -> None:

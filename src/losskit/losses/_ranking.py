@@ -68,7 +68,7 @@ class _Lists:
         return self.column(self.scores) - self.row(self.scores)
 
     def _index(self) -> tuple[Any, Any]:
-        index = self.xp.arange(self.size)
+        index = self.backend.arange(self.scores, self.size)
         return self.xp.expand_dims(index, axis=1), self.xp.expand_dims(index, axis=0)
 
     def index_order(self) -> Any:

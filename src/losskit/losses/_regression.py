@@ -86,9 +86,7 @@ def _scale_argument(
             f"y_pred's shape without its last axis)"
         )
     if checking:
-        bounds = backend.min_max(value)
-        if bounds is not None and (bounds[0] < 0 or bounds[0] != bounds[0]):
-            raise ValueError(f"{name} must be non-negative; got a minimum of {bounds[0]:g}")
+        _validate.require_bounds(backend, value, _non_negative_rule(name, nan_fails=True))
     return value
 
 
@@ -481,10 +479,19 @@ def poisson(
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
+def _non_negative_rule(name: str, *, nan_fails: bool = False) -> _validate.Rule:
+    def negative(low: Any, _: Any) -> Any:
+        return ((low < 0) | (low != low)) if nan_fails else (low < 0)
+
+    def describe(bounds: Any) -> str:
+        found = "" if bounds is None else f"; got a minimum of {bounds[0]:g}"
+        return f"{name} must be non-negative{found}"
+
+    return negative, describe
+
+
 def _check_non_negative(backend: ArrayAPIBackend, x: Any, name: str) -> None:
-    bounds = backend.min_max(x)
-    if bounds is not None and bounds[0] < 0:
-        raise ValueError(f"{name} must be non-negative; got a minimum of {bounds[0]:g}")
+    _validate.require_bounds(backend, x, _non_negative_rule(name))
 
 
 @register(
@@ -660,14 +667,17 @@ def tweedie(
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     xp = backend.xp
     if checking:
-        bounds = backend.min_max(y_pred)
-        if bounds is not None and bounds[0] <= 0:
-            raise ValueError(f"y_pred (a mean) must be positive; got a minimum of {bounds[0]:g}")
-        _check_non_negative(backend, y_true, "y_true")
+
+        def describe(bounds: Any) -> str:
+            found = "" if bounds is None else f"; got a minimum of {bounds[0]:g}"
+            return f"y_pred (a mean) must be positive{found}"
+
+        _validate.require_bounds(backend, y_pred, (lambda low, _: low <= 0, describe))
+        rules = [_non_negative_rule("y_true")]
         if power == 2.0:
-            low = backend.min_max(y_true)
-            if low is not None and low[0] <= 0:
-                raise ValueError("y_true must be positive for power=2 (the Gamma deviance)")
+            gamma = "y_true must be positive for power=2 (the Gamma deviance)"
+            rules.append((lambda low, _: low <= 0, lambda _: gamma))
+        _validate.require_bounds(backend, y_true, *rules)
     half = _tweedie_half_deviance(xp, y_true, y_pred, power)
     return finish(backend, 2.0 * half, sample_weight, mask, reduction, normalizer)
 

@@ -220,7 +220,7 @@ def _sparsemax(backend: ArrayAPIBackend, z: Any) -> tuple[Any, Any]:
     num_classes = backend.shape(z)[-1]
     ordered = -xp.sort(-backend.stop_gradient(z), axis=-1)  # no derivative through the sort
     cumulative = xp.cumulative_sum(ordered, axis=-1)
-    rank = xp.arange(1, num_classes + 1, dtype=z.dtype)
+    rank = backend.arange(z, 1, num_classes + 1, dtype=z.dtype)
     support = 1.0 + rank * ordered > cumulative
     size = xp.sum(xp.astype(support, backend.index_dtype), axis=-1, keepdims=True)
     # k(z) ≥ 1 for any real z; a NaN row has an empty support: gather the first entry (NaN)
@@ -314,13 +314,20 @@ def sparsemax_loss(
             _validate.check_no_nan(backend, q, "y_true")
             _validate.check_unit_interval(backend, q, "y_true (target distribution)")
             _validate.check_no_nan(backend, y_pred, "y_pred")
-            bounds = backend.min_max(xp.abs(xp.sum(q, axis=-1) - 1.0))
-            if bounds is not None and bounds[1] > max(64, num_classes) * eps:
-                raise ValueError(
-                    f"y_true rows must sum to 1 over the class axis (a target distribution); the "
-                    f"largest deviation is {bounds[1]:g}. Pass integer class indices of shape "
-                    f"{backend.shape(y_pred)[:axis] + backend.shape(y_pred)[axis + 1 :]} instead"
+            tolerance = max(64, num_classes) * eps
+            labels_shape = backend.shape(y_pred)[:axis] + backend.shape(y_pred)[axis + 1 :]
+
+            def describe(bounds: Any) -> str:
+                found = "" if bounds is None else f"; the largest deviation is {bounds[1]:g}"
+                return (
+                    f"y_true rows must sum to 1 over the class axis (a target distribution)"
+                    f"{found}. Pass integer class indices of shape {labels_shape} instead"
                 )
+
+            deviation = xp.abs(xp.sum(q, axis=-1) - 1.0)
+            _validate.require_bounds(
+                backend, deviation, (lambda _, high: high > tolerance, describe)
+            )
     else:
         labels, valid = _sparse_entry(backend, y_true, y_pred, axis, ignore_index, checking)
         q = backend.one_hot(labels, num_classes, dtype=z.dtype)
@@ -356,20 +363,22 @@ def _lengths(
         )
     if backend.is_floating(lengths) and checking:
         _validate.check_no_nan(backend, lengths, name)
-        if backend.any(backend.xp.floor(lengths) != lengths):
-            raise ValueError(f"{name} must hold integer lengths; got non-integer values")
+        message = f"{name} must hold integer lengths; got non-integer values"
+        _validate.require_none(backend, backend.xp.floor(lengths) != lengths, message)
     return backend.astype(lengths, backend.index_dtype)
 
 
 def _check_lengths(
     backend: ArrayAPIBackend, lengths: Any, name: str, upper: int, what: str
 ) -> None:
-    bounds = backend.min_max(lengths)
-    if bounds is not None and (bounds[0] < 0 or bounds[1] > upper):
-        raise ValueError(
-            f"{name} must lie in [0, {upper}] ({what}); found lengths in "
-            f"[{bounds[0]:g}, {bounds[1]:g}]"
-        )
+    def outside(low: Any, high: Any) -> Any:
+        return (low < 0) | (high > upper)
+
+    def describe(bounds: Any) -> str:
+        found = "" if bounds is None else f"; found lengths in [{bounds[0]:g}, {bounds[1]:g}]"
+        return f"{name} must lie in [0, {upper}] ({what}){found}"
+
+    _validate.require_bounds(backend, lengths, (outside, describe))
 
 
 @register(
@@ -493,21 +502,18 @@ def ctc(
         logit_lengths = xp.full_like(label_lengths, frames)
     else:
         logit_lengths = _lengths(backend, logit_lengths, logits, "logit_lengths", batch, checking)
-    position = xp.arange(max_labels, dtype=labels.dtype)
+    position = backend.arange(labels, max_labels, dtype=labels.dtype)
     in_label = position < xp.expand_dims(label_lengths, axis=1)
     if checking:
         _validate.check_no_nan(backend, logits, "logits")
         _check_lengths(backend, label_lengths, "label_lengths", max_labels, "the padded labels")
         _check_lengths(backend, logit_lengths, "logit_lengths", frames, "the frames of logits")
         inside = xp.where(in_label, labels, xp.zeros_like(labels))
-        bounds = backend.min_max(inside)
-        if bounds is not None and (bounds[0] < 0 or bounds[1] >= num_classes):
-            raise ValueError(
-                f"labels must be class indices in [0, {num_classes}); found labels in "
-                f"[{bounds[0]:g}, {bounds[1]:g}] within label_lengths"
-            )
-        if backend.any(in_label & (labels == blank)):
-            raise ValueError(f"labels must not contain the blank ({blank}) within label_lengths")
+        rule = _validate.labels_rule(num_classes, "labels", "")
+        within = (rule[0], lambda bounds: rule[1](bounds) + " within label_lengths")
+        _validate.require_bounds(backend, inside, within)
+        blank_message = f"labels must not contain the blank ({blank}) within label_lengths"
+        _validate.require_none(backend, in_label & (labels == blank), blank_message)
     label_lengths = xp.clip(label_lengths, 0, max_labels)
     logit_lengths = xp.clip(logit_lengths, 0, frames)
     blanks = xp.full_like(labels, blank)
@@ -558,7 +564,7 @@ def _ctc_forward(
     floor = -0.25 * float(xp.finfo(log_probs.dtype).max)
     zeros = xp.zeros_like(extended, dtype=log_probs.dtype)
     never = xp.full_like(zeros, floor)
-    state = xp.arange(states, dtype=labels.dtype)
+    state = backend.arange(labels, states, dtype=labels.dtype)
     alpha = xp.where(state == 0, zeros, never)  # before the first frame: the empty prefix
     pad = never[:, :2]
 
@@ -570,7 +576,8 @@ def _ctc_forward(
         step = xp.maximum(emitted + _finite_log_add(backend, alpha, advance, jump), never)
         return xp.where(xp.expand_dims(live, axis=1), step, alpha)
 
-    frame_index = xp.expand_dims(xp.arange(frames, dtype=logit_lengths.dtype), axis=1)
+    frame_ids = backend.arange(logit_lengths, frames, dtype=logit_lengths.dtype)
+    frame_index = xp.expand_dims(frame_ids, axis=1)
     live = frame_index < xp.expand_dims(logit_lengths, axis=0)  # (T, B)
     alpha = backend.scan(frame, alpha, (backend.moveaxis(log_probs, 1, 0), live))
     last = xp.expand_dims(2 * label_lengths, axis=1)

@@ -218,8 +218,8 @@ def _point_weights(
         w = xp.expand_dims(w, axis=0)
     if checking:
         _validate.check_weights(backend, w, name)
-        if backend.any(xp.sum(w, axis=1) <= 0):
-            raise ValueError(f"{name} must have a positive sum in every cloud")
+        message = f"{name} must have a positive sum in every cloud"
+        _validate.require_none(backend, xp.sum(w, axis=1) <= 0, message)
     total = xp.sum(w, axis=1, keepdims=True)
     return w / xp.where(total > 0, total, xp.ones_like(total))
 

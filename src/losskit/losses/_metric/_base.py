@@ -35,11 +35,17 @@ def _signs(backend: ArrayAPIBackend, y: Any, like: Any, checking: bool, name: st
     y = backend.astype(y, like.dtype)
     if checking:
         _validate.check_no_nan(backend, y, name)
-        if backend.any((y != 1.0) & (y != -1.0)):
-            bounds = backend.min_max(y)
-            found = "" if bounds is None else f"; got values in [{bounds[0]:g}, {bounds[1]:g}]"
-            raise ValueError(f"{name} must hold labels -1 or 1 only{found}")
+        _require_signs(backend, y, name)
     return y
+
+
+def _require_signs(backend: ArrayAPIBackend, y: Any, name: str) -> None:
+    def found() -> str:
+        bounds = backend.min_max(y)
+        return "" if bounds is None else f"; got values in [{bounds[0]:g}, {bounds[1]:g}]"
+
+    bad = (y != 1.0) & (y != -1.0)
+    _validate.require_none(backend, bad, f"{name} must hold labels -1 or 1 only", found)
 
 
 def _shape_of(backend: ArrayAPIBackend, x: Any) -> tuple[Any, ...]:
@@ -213,7 +219,7 @@ def _index(backend: ArrayAPIBackend, vector: Any) -> Any:
     xp = backend.xp
     n = backend.shape(vector)[0]
     if n is not None:
-        return xp.arange(n, dtype=backend.index_dtype)
+        return backend.arange(vector, n, dtype=backend.index_dtype)
     return xp.cumulative_sum(xp.ones_like(vector)) - 1
 
 

@@ -74,12 +74,9 @@ def _enter_centres(
     classes = rows // sub_centers
     labels = _labels(backend, labels, x, n, checking)
     if checking:
-        bounds = backend.min_max(labels)
-        if bounds is not None and (bounds[0] < 0 or bounds[1] >= classes):
-            raise ValueError(
-                f"labels must be class indices in [0, {classes}) (weight has {classes} "
-                f"classes); found labels in [{bounds[0]:g}, {bounds[1]:g}]"
-            )
+        note = f" (weight has {classes} classes)"
+        rule = _validate.labels_rule(classes, "labels", note)
+        _validate.require_bounds(backend, labels, rule)
     else:  # an out-of-range label never reaches a gather
         labels = backend.xp.clip(labels, 0, classes - 1)
     rows_kept = None if mask is None else _row_mask(backend, mask, x, n, checking)
@@ -103,7 +100,7 @@ def _margin_softmax(
     if sub_centers > 1:  # rows c·K ... c·K + K - 1 of weight are class c's sub-centres
         cosine = xp.max(xp.reshape(cosine, (-1, classes, sub_centers)), axis=2)
     target = xp.expand_dims(labels, axis=1) == xp.expand_dims(
-        xp.arange(classes, dtype=labels.dtype), axis=0
+        backend.arange(labels, classes, dtype=labels.dtype), axis=0
     )
     zero = xp.zeros_like(cosine)
     cos_target = xp.sum(xp.where(target, cosine, zero), axis=1, keepdims=True)

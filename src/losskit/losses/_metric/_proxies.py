@@ -48,12 +48,10 @@ def _enter_proxies(
         )
     labels = _labels(backend, labels, x, n, checking)
     if checking:
-        bounds = backend.min_max(labels)
-        if bounds is not None and classes is not None and (bounds[0] < 0 or bounds[1] >= classes):
-            raise ValueError(
-                f"labels must be class indices in [0, {classes}) (proxies has {classes} rows); "
-                f"found labels in [{bounds[0]:g}, {bounds[1]:g}]"
-            )
+        if classes is not None:
+            note = f" (proxies has {classes} rows)"
+            rule = _validate.labels_rule(classes, "labels", note)
+            _validate.require_bounds(backend, labels, rule)
     elif classes is not None:  # an out-of-range label never selects a proxy
         labels = backend.xp.clip(labels, 0, classes - 1)
     rows = None if mask is None else _row_mask(backend, mask, x, n, checking)
@@ -124,9 +122,8 @@ def proxy_anchor(
     xp = backend.xp
     classes = backend.shape(p)[0]
     s = xp.permute_dims(_gram(xp, _unit(xp, x), _unit(xp, p)), (1, 0))  # (C, N)
-    own = xp.expand_dims(xp.arange(classes, dtype=labels.dtype), axis=1) == xp.expand_dims(
-        labels, axis=0
-    )
+    ids = backend.arange(labels, classes, dtype=labels.dtype)
+    own = xp.expand_dims(ids, axis=1) == xp.expand_dims(labels, axis=0)
     if rows is not None:
         kept = xp.expand_dims(rows, axis=0)
         positive, negative = own & kept, ~own & kept

@@ -293,8 +293,9 @@ def _scalar_parameter(
     value = backend.astype(backend.xp.reshape(value, ()), like.dtype)
     if checking:
         _validate.check_no_nan(backend, value, name)
-        if positive and backend.any(value <= 0):
-            raise ValueError(f"{name} must be > 0; got {float(value)}")
+        if positive:
+            detail = lambda: f"; got {float(value)}"  # noqa: E731
+            _validate.require_none(backend, value <= 0, f"{name} must be > 0", detail)
     return value
 
 

@@ -41,14 +41,17 @@ def parameter(
             f"a prefix of it, e.g. one value per sample)"
         )
     if checking:
-        bounds = backend.min_max(value)
-        if bounds is not None:
-            low = bounds[0]
-            if low != low:
-                raise ValueError(f"{name} contains NaN")
-            if low < 0 or (low == 0 and not allow_zero):
-                kind = "non-negative" if allow_zero else "positive"
-                raise ValueError(f"{name} must be {kind}; got a minimum of {low:g}")
+        kind = "non-negative" if allow_zero else "positive"
+
+        def too_low(low: Any, _: Any) -> Any:
+            return (low < 0) if allow_zero else (low <= 0)
+
+        def describe(bounds: Any) -> str:
+            found = "" if bounds is None else f"; got a minimum of {bounds[0]:g}"
+            return f"{name} must be {kind}{found}"
+
+        nan = (lambda low, _: low != low, lambda _: f"{name} contains NaN")
+        _validate.require_bounds(backend, value, nan, (too_low, describe))
     return value
 
 

@@ -224,9 +224,15 @@ def _pair_weights(backend: ArrayAPIBackend, w: Any, per_pair: Any, checking: boo
             f"to the loss's shape followed by them, {target}"
         )
     if checking:
-        bounds = backend.min_max(w)
-        if bounds is not None and not bounds[0] >= 0:  # NaN fails too
-            raise ValueError(f"w must be non-negative; got a minimum of {bounds[0]:g}")
+
+        def negative(low: Any, _: Any) -> Any:
+            return (low < 0) | (low != low)  # NaN fails too
+
+        def describe(bounds: Any) -> str:
+            found = "" if bounds is None else f"; got a minimum of {bounds[0]:g}"
+            return f"w must be non-negative{found}"
+
+        _validate.require_bounds(backend, w, (negative, describe))
     return w
 
 

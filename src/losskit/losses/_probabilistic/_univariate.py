@@ -354,7 +354,7 @@ def _spread_sum(backend: ArrayAPIBackend, d: Any, size: int) -> Any:
     if sort is None:
         diff = xp.expand_dims(d, axis=-1) - xp.expand_dims(d, axis=-2)
         return 0.5 * xp.sum(xp.sign(diff) * diff, axis=(-2, -1))
-    ranks = xp.astype(xp.arange(size), d.dtype)
+    ranks = xp.astype(backend.arange(d, size), d.dtype)
     coefficients = 2.0 * ranks - float(size - 1)
     return xp.sum(coefficients * sort(d, axis=-1), axis=-1)
 

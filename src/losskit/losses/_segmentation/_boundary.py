@@ -52,7 +52,7 @@ def _squared_distance_to(backend: ArrayAPIBackend, inside: Any, axes: tuple[int,
     far = 1.0 + sum(float(shape[a]) ** 2 for a in axes)
     f = (1.0 - inside) * far
     for a in axes:
-        index = xp.arange(shape[a], dtype=inside.dtype)
+        index = backend.arange(inside, shape[a], dtype=inside.dtype)
         step = xp.expand_dims(index, axis=1) - xp.expand_dims(index, axis=0)
         rows = xp.expand_dims(backend.moveaxis(f, a, -1), axis=-2)  # (..., 1, L_j)
         f = backend.moveaxis(xp.min(rows + step * step, axis=-1), -1, a)
@@ -89,8 +89,8 @@ def _host_distances(backend: ArrayAPIBackend, fg: Any, axes: tuple[int, ...]) ->
     class), on a host copy of the mask, brought back to ``fg``'s backend, device and dtype
     (zero maps where a mask is empty or full). None while tracing (the maps must then be
     part of the graph), without SciPy, or when the array cannot be copied to the host."""
-    if not axes or backend.is_tracing(fg):
-        return None
+    if not axes or backend.is_tracing(fg) or backend.checks_on_device(fg):
+        return None  # on an accelerator, the array form: a host copy would stall it
     try:
         from scipy import ndimage
 

@@ -250,7 +250,7 @@ def _class_ids(inputs: _Inputs) -> Any:
     xp = inputs.backend.xp
     shape = [1] * len(inputs.backend.shape(inputs.y_pred))
     shape[inputs.caxis] = inputs.num_classes  # type: ignore[index]
-    ids = xp.arange(inputs.num_classes, dtype=inputs.labels.dtype)
+    ids = inputs.backend.arange(inputs.labels, inputs.num_classes, dtype=inputs.labels.dtype)
     return xp.reshape(ids, tuple(shape))
 
 
@@ -338,6 +338,9 @@ def _deferred_checks(inputs: _Inputs, prediction_mass: Any, target_mass: Any) ->
     pixel out of every class's target mass. Any doubt (NaN from infinite logits, say) runs
     :func:`_full_checks`, which raise the usual errors."""
     backend = inputs.backend
+    if backend.checks_on_device(inputs.y_pred):  # nothing is read there: queue the full checks
+        _full_checks(inputs)
+        return
     xp = backend.xp
     shape = backend.shape(inputs.y_pred)
     pixels = math.prod(shape) // inputs.num_classes
@@ -514,6 +517,6 @@ def _foreground(inputs: _Inputs, losses: str = "Lovász losses") -> Any:
     target = inputs.target
     if inputs.checking:
         kept = target if inputs.valid is None else xp.where(inputs.valid, target, 0.0)
-        if backend.any((kept != 0) & (kept != 1)):
-            raise ValueError(f"{losses} need hard targets: y_true must hold only 0 and 1")
+        message = f"{losses} need hard targets: y_true must hold only 0 and 1"
+        _validate.require_none(backend, (kept != 0) & (kept != 1), message)
     return xp.astype(xp.astype(target > 0.5, xp.uint8), dtype)

@@ -76,7 +76,7 @@ def _lovasz_sorted(
     fg_sorted = backend.take_along_axis(fg, order, axis=-1)
     pixels = backend.shape(fg)[-1]
     if pixels is not None and pixels < 2**24:  # counts are exact in float32
-        position = xp.arange(1, pixels + 1, dtype=fg.dtype)
+        position = backend.arange(fg, 1, pixels + 1, dtype=fg.dtype)
         fg_count = xp.cumulative_sum(fg_sorted, axis=-1)
     else:
         counts = xp.astype(fg_sorted, backend.index_dtype)
