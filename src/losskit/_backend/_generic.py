@@ -206,6 +206,26 @@ class ArrayAPIBackend:
         ties = xp.sum(hot, axis=axis, keepdims=True) - 1.0
         return d, xp.log1p(xp.sum(xp.exp(d) - hot, axis=axis, keepdims=True) + ties)
 
+    def sparse_log_softmax_parts(self, x: Any, labels: Any) -> tuple[Any, Any]:
+        """``(d, r)`` of :meth:`log_softmax_parts` along the last axis, ``r`` taken from the
+        labels' side: ``r = log1p(Σ_{k≠y} exp(d_k) + expm1(d_y))`` leaves the label's own term
+        out of the sum instead of every maximum. Where ``y`` holds the maximum that is ``log1p``
+        of the other terms alone (exact for a confident row, ties included: a tied maximum
+        adds its 1); elsewhere the sum is at least 1 and nothing cancels. One comparison with
+        the class index inside the sum replaces the maxima's mask, their count and its second
+        reduction. ``labels`` are valid indices."""
+        xp = self.xp
+        num_classes = self.shape(x)[-1]
+        if num_classes is None:  # a class count known only at run time: count the maxima
+            return self.log_softmax_parts(x, axis=-1)
+        m = self.stop_gradient(xp.max(x, axis=-1, keepdims=True))
+        d = x - m
+        d = xp.where((x == m) & xp.isinf(m), xp.zeros_like(d), d)  # +inf maxima: inf - inf -> 0
+        index = xp.expand_dims(labels, axis=-1)
+        is_label = index == self.arange(x, num_classes, dtype=labels.dtype)
+        rest = xp.sum(xp.where(is_label, xp.zeros_like(d), xp.exp(d)), axis=-1, keepdims=True)
+        return d, xp.log1p(rest + xp.expm1(self.take_along_axis(d, index, axis=-1)))
+
     def masked_log_softmax(self, x: Any, keep: Any, axis: int = -1) -> Any:
         """``log_softmax`` over the entries ``keep`` selects (-inf at the others, which get zero
         gradient), as ``d - r`` of :meth:`log_softmax_parts`: relatively exact for a small loss
@@ -338,11 +358,11 @@ class ArrayAPIBackend:
     ) -> Any:
         """``logsumexp(z) - (1-ε) z_y - ε mean(z)`` over the last axis; labels are valid indices.
 
-        Computed as ``r - (1-ε) d_y - ε mean(d)`` from :meth:`log_softmax_parts`: three
+        Computed as ``r - (1-ε) d_y - ε mean(d)`` from :meth:`sparse_log_softmax_parts`: three
         non-negative terms, so a small loss keeps its relative accuracy.
         """
         xp = self.xp
-        d, r = self.log_softmax_parts(logits, axis=-1)
+        d, r = self.sparse_log_softmax_parts(logits, labels)
         picked = self.take_along_axis(d, xp.expand_dims(labels, axis=-1), axis=-1)[..., 0]
         if label_smoothing == 0.0:
             loss = r[..., 0] - picked
