@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -26,7 +27,12 @@ import losskit as lk  # noqa: E402
 from losskit._backend import _torch_fused as fused  # noqa: E402
 from losskit._backend._torch import TorchBackend  # noqa: E402
 
-FUSED_METHODS = ("overlap_statistics", "lovasz_rows", "binary_focal_logits")
+FUSED_METHODS = (
+    "overlap_statistics",
+    "lovasz_rows",
+    "binary_focal_logits",
+    "softmax_crossentropy",
+)
 DTYPES = (torch.float32, torch.float64)
 #: value and gradient tolerances of fused against generic (the same formulas, evaluated in a
 #: different order: a few ulps, more where soft targets cancel in the focal derivative)
@@ -435,6 +441,84 @@ def test_binary_focal_backward_twice_and_leaf_accumulation():
     again = lk.binary_focal_crossentropy(d["hard"], z, from_logits=True, alpha=0.25)
     (z * 2.0).sum().add(again).backward()  # z gets two gradients in one pass
     torch.testing.assert_close(z.grad, 3.0 * first + 2.0, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------- soft cross-entropy
+def soft_rows(dtype: Any, seed: int = 0) -> tuple[Any, Any]:
+    """Soft targets and logits over several kinds of rows: random, confident (a loss far below
+    float32's resolution of 1), tied maxima, uniform, and a masked class (-inf) without mass."""
+    gen = torch.Generator().manual_seed(seed)
+    n, k = 40, 7
+    z = 3.0 * torch.randn(n, k, generator=gen, dtype=dtype)
+    y = torch.softmax(2.0 * torch.randn(n, k, generator=gen, dtype=dtype), dim=1)
+    z[0] = torch.tensor([40.0, 0.0, -3.0, 1.0, -40.0, 2.0, 0.5])  # confident: loss ~ e^-38
+    y[0] = torch.tensor([1.0, 0, 0, 0, 0, 0, 0])
+    z[1, :3] = 5.0  # three tied maxima
+    z[2] = 0.0  # uniform
+    y[3] = 0.0  # no target mass at all
+    return y, z
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("block_rows", [None, 3], ids=["one_block", "blocks"])
+def test_soft_crossentropy_equals_generic(dtype, block_rows, monkeypatch):
+    """The fused rows and gradients (in one block, and in blocks of 3 rows: 14 blocks, the last
+    one short) equal the generic exact path's; the confident row against its closed form."""
+    if block_rows is not None:
+        monkeypatch.setattr(fused, "_BLOCK_BYTES", 7 * block_rows * torch.finfo(dtype).bits // 8)
+    y, z = soft_rows(dtype)
+    for reduction in ("none", "mean", "sum"):
+        options = {"from_logits": True, "reduction": reduction}
+        assert_fused_equals_generic(
+            lk.categorical_crossentropy, y, z, fused._SoftCrossentropy, **options
+        )
+    rows = lk.categorical_crossentropy(y, z, from_logits=True, reduction="none")
+    d = z[0].double() - 40.0
+    closed_form = torch.log1p(torch.exp(d[1:]).sum())  # -log p_0, the label the maximum
+    torch.testing.assert_close(
+        rows[0].double(), closed_form, rtol=4e-6 if dtype == torch.float32 else 1e-13, atol=0
+    )
+    assert rows[3] == 0.0
+
+
+def test_soft_crossentropy_gradcheck_and_retained_graph():
+    y, z = soft_rows(torch.float64)
+    z = z[:6].clone().requires_grad_(True)
+    y = y[:6]
+
+    def rows(t: Any) -> Any:
+        return fused.soft_crossentropy(y, t, False)
+
+    assert torch.autograd.gradcheck(rows, (z,))
+    assert torch.autograd.gradgradcheck(rows, (z,))
+    value = rows(z).sum()
+    (first,) = torch.autograd.grad(value, z, retain_graph=True)
+    (second,) = torch.autograd.grad(value, z)
+    assert torch.equal(first, second)
+
+
+def test_soft_crossentropy_masked_class():
+    """A -inf logit without target mass: 0·(-inf) counts 0. On the CPU the kernel's NaN sends
+    the call to the generic path; on a device the kernel zeroes those entries itself."""
+    y, z = soft_rows(torch.float64)
+    z[:, 4] = -math.inf
+    y[:, 4] = 0.0
+    with counting(fused._SoftCrossentropy) as calls:
+        value, grad = value_and_grad(
+            lk.categorical_crossentropy, y, z, from_logits=True, reduction="none"
+        )
+    assert calls[0] == 1
+    with generic_path():
+        expected, expected_grad = value_and_grad(
+            lk.categorical_crossentropy, y, z, from_logits=True, reduction="none"
+        )
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+    torch.testing.assert_close(value, expected, **TOL[torch.float64])
+    zz = z.clone().requires_grad_(True)
+    on_device = fused.soft_crossentropy(y, zz, True)  # the device form, run on the CPU
+    torch.testing.assert_close(-on_device, expected, **TOL[torch.float64])
+    (device_grad,) = torch.autograd.grad(on_device.sum(), zz)
+    torch.testing.assert_close(-device_grad, expected_grad, **TOL[torch.float64])
 
 
 # ---------------------------------------------------------------------- fallbacks

@@ -217,7 +217,10 @@ def _plain_formula(loss: str, targets: Any, logits: Any, fused: str) -> Any:
         labels = kernel.astype(targets, kernel.index_dtype)
         return kernel.sparse_crossentropy_logits(labels, logits, 0.1, fused)
     smooth = targets * 0.9 + 0.1 / K
-    rows = kernel.sum_times_log(smooth, kernel.log_softmax(logits, axis=-1), axis=-1)
+    fused_rows = getattr(kernel, "softmax_crossentropy", None)  # a backend's fused Σ y·log p
+    rows = fused_rows(smooth, logits) if fused_rows is not None else None
+    if rows is None:
+        rows = kernel.sum_times_log(smooth, kernel.log_softmax(logits, axis=-1), axis=-1)
     if fused == "none":
         return -rows
     total = -kernel.xp.sum(rows)

@@ -439,6 +439,18 @@ class TorchBackend(ArrayAPIBackend):
             return super().log_softmax(x, axis)
         return out
 
+    def softmax_crossentropy(self, y: Any, z: Any) -> Any | None:
+        """``Σ y·log_softmax(z)`` over the last axis through the fused kernel, or None where it
+        does not apply (traced, empty, targets that need a gradient or differ in shape or
+        dtype) or made a NaN that the generic path avoids (a +inf logit; on the CPU, a -inf
+        logit without target mass)."""
+        if self._traced(y, z) or z.numel() == 0 or y.requires_grad or y.shape != z.shape:
+            return None
+        if y.dtype != z.dtype or z.dtype not in (torch.float32, torch.float64):
+            return None
+        rows = _torch_fused.soft_crossentropy(y, z, self.checks_on_device(z))
+        return None if self._nan_from_kernel(z, rows) else rows
+
     def _nan_from_kernel(self, x: Any, out: Any) -> bool:
         """Whether a softmax kernel's ``out`` holds a NaN (its ``max`` subtraction makes one of
         a +inf logit, which the generic exact form takes to its limit): one reduction and a host

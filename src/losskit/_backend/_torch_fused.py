@@ -582,40 +582,147 @@ def binary_focal_logits(y: Any, z: Any, gamma: float, alpha: Any, reduction: str
 # ---------------------------------------------------------------------- exact softmax
 # torch's softmax kernels take ``log Σ exp(z - max)`` of a sum rounded near 1 (and their CPU log
 # is a few ulp off there), which loses the relative accuracy of a small loss: 2% at 7e-6 in
-# float32. These take ``log1p`` of the sum without the first maximum's 1 instead (the generic
-# path's ``log_softmax_parts``), in about as many kernels. A +inf maximum makes NaN here
-# (inf - inf): the backend then takes the generic path, which goes to the limit.
-def _softmax_rest(z: Any, dim: int) -> tuple[Any, Any, Any, Any]:
-    """``(top, first, e, r)``: the maximum along ``dim`` and its (first) index, ``e = exp(z -
-    top)`` with 0 at ``first``, and ``r = log1p(Σ e)``, so ``log_softmax(z) = z - top - r``."""
-    top, first = torch.max(z, dim=dim, keepdim=True)
-    e = torch.sub(z, top).exp_().scatter_(dim, first, 0.0)
-    return top, first, e, torch.log1p(e.sum(dim, keepdim=True))
+# float32. These take ``log1p`` of the sum without one maximum's 1 instead (the generic path's
+# ``log_softmax_parts``). A +inf maximum makes NaN here (inf - inf): the backend then takes the
+# generic path, which goes to the limit.
+def _softmax_parts(z: Any, dim: int) -> tuple[Any, Any, Any]:
+    """``(d, e, r)`` along ``dim``: ``d = z - max``, ``e = exp(d)`` and ``r = log Σ e``, so
+    ``log_softmax(z) = d - r`` and ``softmax(z) = e·exp(-r)`` (:func:`_log_total`). Only the
+    maximum's value is needed: ``amax`` is parallel, several times faster than ``max`` with
+    indices."""
+    top = torch.amax(z, dim=dim, keepdim=True)
+    d = torch.sub(z, top)
+    e = torch.exp(d)
+    return d, e, _log_total(e.sum(dim, keepdim=True), torch.frac(e).sum(dim, keepdim=True))
+
+
+def _log_total(total: Any, below_one: Any) -> Any:
+    """``r = log Σ e`` from ``total = Σ e`` and ``below_one = Σ frac(e)``, ``e = exp(z - max)``.
+
+    ``Σ e = c + ρ`` with ``c`` maxima (each ``e = 1`` exactly) and ``ρ`` the sum of the terms
+    below 1, which ``frac(e)`` keeps and which sums without the ones: ``r = log1p(ρ)`` where
+    ``Σ e < 2`` (one maximum, exact for a confident row, whose ``1 + ρ`` rounds ``ρ`` away),
+    else ``log1p(Σ e - 1)``, where nothing small is lost."""
+    return torch.log1p(torch.where(total < 2.0, below_one, total - 1.0))
+
+
+def _take_buffer(ctx: Any) -> Any:
+    """The forward's ``exp(z - max)``, handed over once (the backward scales it in place into
+    the gradient); None for a retained graph's second backward, which recomputes it."""
+    e, ctx.e = ctx.e, None
+    return e
 
 
 class _LogSoftmax(torch.autograd.Function):
-    """``log_softmax`` as ``(z - max) - r``; backward ``g - softmax·Σg``, the softmax the
-    ``exp`` of the exact output."""
+    """``log_softmax`` as ``(z - max) - r`` (:func:`_softmax_parts`); backward
+    ``g - softmax·Σg``, with the softmax ``e·exp(-r)`` from the forward's ``e``."""
 
     @staticmethod
     def forward(ctx: Any, z: Any, dim: int) -> Any:
-        top, _, _, r = _softmax_rest(z, dim)
-        out = torch.sub(z, top).sub_(r)
-        ctx.save_for_backward(z, out)
+        d, ctx.e, r = _softmax_parts(z, dim)
+        ctx.save_for_backward(z, r)
         ctx.dim = dim
-        return out
+        return d.sub_(r)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
-        z, out = ctx.saved_tensors
+        z, r = ctx.saved_tensors
+        e = _take_buffer(ctx)
         if torch.is_grad_enabled():  # create_graph: differentiable in z
-            out = F.log_softmax(z, dim=ctx.dim)
-            return grad - torch.exp(out) * grad.sum(ctx.dim, keepdim=True), None
-        return torch.exp(out).mul_(-grad.sum(ctx.dim, keepdim=True)).add_(grad), None
+            p = torch.softmax(z, dim=ctx.dim)
+            return grad - p * grad.sum(ctx.dim, keepdim=True), None
+        if e is None:
+            e = _softmax_parts(z, ctx.dim)[1]
+        scale = torch.exp(-r).mul_(grad.sum(ctx.dim, keepdim=True)).neg_()
+        return e.mul_(scale).add_(grad), None
 
 
 def log_softmax(z: Any, dim: int) -> Any:
     return _LogSoftmax.apply(z, dim)
+
+
+#: logits per block of the soft cross-entropy's forward and backward on the CPU (1 MiB in
+#: float32): a block's intermediates stay in the caches between its passes, so that memory is
+#: read about twice, not once per pass
+_BLOCK_BYTES = 2**20
+
+
+class _SoftCrossentropy(torch.autograd.Function):
+    """``Σ_k y_k·log softmax(z)_k`` over the last axis of 2-d logits (the negated
+    cross-entropy of every row), :func:`_soft_rows`. Backward ``g·(y - Σy·softmax)`` in the
+    forward's ``e`` buffer: two passes and no ``exp``. On the CPU both run block by block of
+    rows (:data:`_BLOCK_BYTES`)."""
+
+    @staticmethod
+    def forward(ctx: Any, y: Any, z: Any, on_device: bool) -> Any:
+        blocks = _row_blocks(z, on_device)
+        if len(blocks) == 1:
+            rows, e, r, mass = _soft_rows(y, z, on_device)
+        else:
+            e = torch.empty_like(z, memory_format=torch.contiguous_format)
+            parts = [_soft_rows(y[a:b], z[a:b], on_device, e[a:b]) for a, b in blocks]
+            rows, r, mass = (torch.cat([part[i] for part in parts]) for i in (0, 2, 3))
+        ctx.e = e
+        ctx.save_for_backward(y, z, r, mass)
+        ctx.on_device = on_device
+        return rows.squeeze(1)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        y, z, r, mass = ctx.saved_tensors
+        e = _take_buffer(ctx)
+        grad = grad.unsqueeze(1)
+        if torch.is_grad_enabled():  # create_graph: differentiable in z
+            return None, (y - mass * torch.softmax(z, dim=1)) * grad, None
+        if e is None:
+            e = _softmax_parts(z, 1)[1]
+        scale = torch.exp(-r).mul_(mass).mul_(grad).neg_()
+        blocks = _row_blocks(z, ctx.on_device)
+        if len(blocks) == 1:
+            return None, e.mul_(scale).addcmul_(y, grad), None
+        for a, b in blocks:
+            e[a:b].mul_(scale[a:b]).addcmul_(y[a:b], grad[a:b])
+        return None, e, None
+
+
+def _soft_rows(y: Any, z: Any, on_device: bool, e: Any = None) -> tuple[Any, Any, Any, Any]:
+    """``(Σ y·log softmax(z), e, r, Σ y)`` per row (``(N, 1)``; ``e = exp(z - max)``, into ``e``
+    if given; ``r = log Σ e``, :func:`_log_total`) of 2-d ``y`` and ``z``.
+
+    ``Σ y·log softmax = Σ y·d - r·Σy`` with ``d = z - max ≤ 0``: two terms of one sign, so a
+    small loss keeps its relative accuracy. A masked class (``-inf``) without target mass makes
+    ``0·(-inf)``: NaN on the CPU, where the caller then takes the generic path (the check
+    reads the rows it reads anyway); 0 on a device (zeroed at once: a check would read back)."""
+    d = torch.sub(z, torch.amax(z, dim=1, keepdim=True))
+    e = torch.exp(d) if e is None else torch.exp(d, out=e)
+    if on_device:
+        d.masked_fill_(y == 0, 0.0)
+    dot = d.mul_(y).sum(1, keepdim=True)
+    below_one = torch.frac(e, out=d).sum(1, keepdim=True)  # d's buffer is free again
+    r = _log_total(e.sum(1, keepdim=True), below_one)
+    mass = y.sum(1, keepdim=True)
+    return dot.sub_(r * mass), e, r, mass
+
+
+def _row_blocks(z: Any, on_device: bool) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the row blocks of 2-d ``z``: one block on a device (each pass a
+    kernel launch), else blocks of about :data:`_BLOCK_BYTES`."""
+    rows = z.shape[0]
+    step = rows if on_device else max(1, _BLOCK_BYTES // max(1, z.shape[1] * z.element_size()))
+    return [(start, min(rows, start + step)) for start in range(0, rows, step)]
+
+
+def soft_crossentropy(y: Any, z: Any, on_device: bool) -> Any:
+    """``Σ y·log softmax(z)`` over the last axis of logits of any rank (``y``: targets of the
+    logits' shape and dtype that need no gradient), through :class:`_SoftCrossentropy`; where
+    no gradient is recorded, the same rows without the autograd function."""
+    classes = z.shape[-1]
+    flat_y, flat_z = y.reshape(-1, classes), z.reshape(-1, classes)
+    if z.requires_grad and torch.is_grad_enabled():
+        rows = _SoftCrossentropy.apply(flat_y, flat_z, on_device)
+    else:
+        rows = _soft_rows(flat_y, flat_z, on_device)[0].squeeze(1)
+    return rows.reshape(z.shape[:-1])
 
 
 class _SparseCrossentropy(torch.autograd.Function):

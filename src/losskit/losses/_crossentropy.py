@@ -205,10 +205,20 @@ def categorical_crossentropy(
     y_true = full_target(backend, y_true, y_pred)
     y_pred = backend.moveaxis(y_pred, axis, -1)
     y_true = backend.moveaxis(y_true, axis, -1)
+    fused = fused_reduction(
+        backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight
+    )
+    kernel = getattr(backend, "softmax_crossentropy", None) if from_logits else None
+    # the kernel's rows are NaN wherever a logit is (its log Σ exp is): their fused mean or sum
+    # proves y_pred clean
+    proven = checking and kernel is not None and fused != "none" and backend.quiet_nan
     if checking:
-        _check_inputs(backend, y_true, y_pred, from_logits)
+        _check_targets(backend, y_true)
+        if not proven:
+            _check_prediction(backend, y_pred, from_logits)
         if not from_logits:
             _validate.check_distribution(backend, y_pred, max(64, num_classes) * eps)
+    logits = y_pred
     xp = backend.xp
     weight = None
     if class_weight is not None:
@@ -230,21 +240,22 @@ def categorical_crossentropy(
             z_loss,
             (reduction, normalizer, sample_weight, mask),
         )
-    fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask, weight)
-    kernel = getattr(backend, "softmax_crossentropy", None) if from_logits else None
-    if kernel is not None:  # TensorFlow's fused kernel (where it applies): Σ y·log p too
-        loss = kernel(y_true, y_pred)
-    else:
+    loss = kernel(y_true, y_pred) if kernel is not None else None  # a fused Σ y·log p
+    if loss is None:
+        if proven:  # the kernel did not apply: nothing proves y_pred clean
+            _check_prediction(backend, logits, from_logits)
+            proven = False
         log_p = backend.log_softmax(y_pred, axis=-1) if from_logits else backend.clamped_log(y_pred)
         loss = backend.sum_times_log(y_true, log_p, axis=-1)
     if z_loss:
         loss = z_loss_term(backend, y_pred, z_loss) - loss
         if fused != "none":
-            return backend.reduce_all(loss, fused)
+            return _proven_clean(backend, backend.reduce_all(loss, fused), logits, proven)
     elif fused != "none":  # a plain mean or sum of the rows (negated once, exactly)
         total = -xp.sum(loss)
         rows = math.prod(backend.shape(loss))
-        return total / rows if fused == "mean" and rows else total
+        total = total / rows if fused == "mean" and rows else total
+        return _proven_clean(backend, total, logits, proven)
     else:
         loss = -loss
     return reduce_loss(
@@ -558,9 +569,12 @@ def _check_targets(backend: ArrayAPIBackend, y_true: Any) -> None:
     _validate.check_unit_interval_no_nan(backend, y_true, "y_true", "y_true (targets)")
 
 
-def _check_inputs(backend: ArrayAPIBackend, y_true: Any, y_pred: Any, from_logits: bool) -> None:
-    _check_targets(backend, y_true)
-    _check_prediction(backend, y_pred, from_logits)
+def _proven_clean(backend: ArrayAPIBackend, total: Any, y_pred: Any, proven: bool) -> Any:
+    """``total``, a fused mean or sum that is NaN whenever ``y_pred`` holds a NaN, once it has
+    cleared ``y_pred`` (where ``proven``: its check was left to this)."""
+    if proven:
+        _validate.check_nan_behind(backend, total, {"y_pred": y_pred})
+    return total
 
 
 def _pos_weight(backend: ArrayAPIBackend, pos_weight: Any, y_pred: Any, checking: bool) -> Any:
