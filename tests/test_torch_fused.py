@@ -23,7 +23,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import numpy as np  # noqa: E402
+
 import losskit as lk  # noqa: E402
+import reference as ref  # noqa: E402
 from losskit._backend import _torch_fused as fused  # noqa: E402
 from losskit._backend._torch import TorchBackend  # noqa: E402
 
@@ -443,6 +446,74 @@ def test_binary_focal_backward_twice_and_leaf_accumulation():
     torch.testing.assert_close(z.grad, 3.0 * first + 2.0, rtol=1e-6, atol=1e-6)
 
 
+# ---------------------------------------------------------------------- binary cross-entropy
+def bce_data(dtype: Any) -> tuple[Any, Any]:
+    """Logits over both tails, saturated ones included, against soft and hard targets; 4 x 39
+    entries."""
+    tails = [1e4, 120.0, 40.0, 17.0, 1.0, 1e-3]
+    z = torch.tensor([-t for t in tails] + [0.0] + tails[::-1], dtype=dtype).repeat(4, 3)
+    y = torch.tensor([0.0, 1.0, 0.25], dtype=dtype).repeat_interleave(13).repeat(4, 1)
+    return y, z
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("block_bytes", [None, 40], ids=["whole", "blocks"])
+def test_binary_crossentropy_logits_against_closed_form(dtype, block_bytes, monkeypatch):
+    """Values and gradients of the fused kernel (whole, and in blocks of 10 or 5 entries, the
+    last one short) against the float64 closed form, for every reduction, with and without a
+    gradient recorded."""
+    if block_bytes is not None:
+        monkeypatch.setattr(fused, "_BLOCK_BYTES", block_bytes)
+    y, z = bce_data(dtype)
+    want = ref.bce_logits(y.numpy(), z.numpy())
+    want_grad = ref.bce_logits_grad(y.numpy(), z.numpy())
+    tol = {"rtol": 4e-6, "atol": 1e-30} if dtype == torch.float32 else {"rtol": 1e-13, "atol": 0}
+    for reduction, scale in (("none", None), ("sum", 1.0), ("mean", 1.0 / z.numel())):
+        value, grad = value_and_grad(
+            lk.binary_crossentropy, y, z, from_logits=True, reduction=reduction
+        )
+        expected = want if scale is None else want.sum() * scale
+        np.testing.assert_allclose(value.double().numpy(), expected, **tol)
+        np.testing.assert_allclose(grad.double().numpy(), want_grad * (scale or 1.0), **tol)
+        with torch.no_grad():  # inference: the same blocks without the autograd function
+            value = lk.binary_crossentropy(y, z, from_logits=True, reduction=reduction)
+        np.testing.assert_allclose(value.double().numpy(), expected, **tol)
+
+
+def test_binary_crossentropy_logits_broadcast_nan_and_second_derivatives():
+    y, z = bce_data(torch.float64)
+    row = y[:1]  # targets broadcast over the rows: one pass over the whole tensors
+    value, grad = value_and_grad(lk.binary_crossentropy, row, z, from_logits=True)
+    expected, expected_grad = value_and_grad(
+        lk.binary_crossentropy, row.expand_as(z), z, from_logits=True
+    )
+    torch.testing.assert_close(value, expected, rtol=1e-14, atol=0)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-14, atol=0)
+    saturated = torch.tensor([-math.inf, math.inf], dtype=torch.float64)  # on their labels
+    value, grad = value_and_grad(
+        lk.binary_crossentropy, torch.tensor([0.0, 1.0]).double(), saturated, from_logits=True
+    )
+    assert value == 0.0 and torch.equal(grad, torch.zeros(2, dtype=torch.float64))
+    with lk.validation(False):  # a NaN in either input is the loss's NaN
+        for a, b in ((y.clone().fill_(math.nan), z), (y, z.clone().fill_(math.nan))):
+            assert torch.isnan(lk.binary_crossentropy(a, b, from_logits=True))
+            assert torch.isnan(
+                lk.binary_crossentropy(a, b, from_logits=True, reduction="none")
+            ).all()
+    finite = torch.linspace(-30.0, 30.0, 12, dtype=torch.float64).requires_grad_(True)
+    target = torch.rand(12, dtype=torch.float64)
+
+    def loss(t: Any) -> Any:
+        return fused.binary_crossentropy_logits(target, t, "none", False)
+
+    assert torch.autograd.gradcheck(loss, (finite,))
+    assert torch.autograd.gradgradcheck(loss, (finite,))
+    total = fused.binary_crossentropy_logits(target, finite, "mean", False)
+    (first,) = torch.autograd.grad(total, finite, retain_graph=True)
+    (second,) = torch.autograd.grad(total, finite)
+    assert torch.equal(first, second)
+
+
 # ---------------------------------------------------------------------- soft cross-entropy
 def soft_rows(dtype: Any, seed: int = 0) -> tuple[Any, Any]:
     """Soft targets and logits over several kinds of rows: random, confident (a loss far below
@@ -479,6 +550,19 @@ def test_soft_crossentropy_equals_generic(dtype, block_rows, monkeypatch):
         rows[0].double(), closed_form, rtol=4e-6 if dtype == torch.float32 else 1e-13, atol=0
     )
     assert rows[3] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_kl_divergence_from_logits_takes_the_soft_kernel(dtype):
+    """KL from logits is Σ y·log y minus the soft kernel's rows: equal to the generic path's
+    guarded Σ y (log y - log q), along the last axis and along another one."""
+    y, z = soft_rows(dtype)
+    for reduction in ("none", "mean"):
+        options = {"from_logits": True, "reduction": reduction}
+        assert_fused_equals_generic(lk.kl_divergence, y, z, fused._SoftCrossentropy, **options)
+        assert_fused_equals_generic(
+            lk.kl_divergence, y.T, z.T, fused._SoftCrossentropy, axis=0, **options
+        )
 
 
 def test_soft_crossentropy_gradcheck_and_retained_graph():

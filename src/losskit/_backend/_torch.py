@@ -139,46 +139,6 @@ class _AbsPower(torch.autograd.Function):
         return slope.mul_(grad).mul_(ctx.p), None
 
 
-class _BinaryCrossentropyLogits(torch.autograd.Function):
-    """The generic exact form ``(H(z) - y)·z + softplus(-|z|)`` computed in place, with a fused
-    backward ``(H(z) - y) - sign(z)·σ(-|z|)`` (= ``σ(z) - y``, relatively exact in both tails),
-    instead of autograd's chain of a dozen kernels.
-
-    Old-style (``forward(ctx, ...)``): ``apply`` then skips the per-call signature binding that
-    ``setup_context`` functions pay. Traced calls (functorch transforms, torch.compile) take the
-    generic formula instead.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, y: Any, z: Any, reduction: str) -> Any:
-        sign = torch.sign(z)
-        coefficient = (sign * 0.5).add_(0.5).sub_(y)  # H(z) - y, H(0) = 1/2
-        negative_abs = torch.addcmul(_ZERO, z, sign, value=-1.0)  # -|z| in one pass
-        ctx.save_for_backward(sign, coefficient, negative_abs)
-        ctx.scale = 1.0 / z.numel() if reduction == "mean" else 1.0
-        # 0·(±inf) = 0: a logit saturated on the label's side costs nothing. The product is NaN
-        # only there or where z or y is NaN; z's NaN comes back through softplus(-|z|), y's
-        # through the coefficient. Dropping NaN is one vectorised pass (nansum, nan_to_num_);
-        # masked_fill_ or where on a boolean mask take ten times as long on CPU.
-        product = coefficient * z
-        if reduction == "none":
-            loss = product.nan_to_num_(0.0, math.inf, -math.inf).add_(F.softplus(negative_abs))
-            return loss.add_(coefficient, alpha=0.0)
-        # two sums of non-negative terms: no cancellation, and no elementwise loss written
-        total = torch.nansum(product) + F.softplus(negative_abs).sum()
-        return (total + coefficient.sum() * 0.0) * ctx.scale
-
-    @staticmethod
-    def backward(ctx: Any, grad: Any) -> Any:
-        sign, coefficient, negative_abs = ctx.saved_tensors
-        slope = torch.addcmul(coefficient, sign, torch.sigmoid(negative_abs), value=-1.0)
-        if ctx.scale != 1.0:
-            grad = grad * ctx.scale
-        if torch.is_grad_enabled():  # double backward: stay out of place
-            return None, slope * grad, None
-        return None, slope.mul_(grad), None
-
-
 _REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # torch._Reduction's codes
 
 
@@ -519,7 +479,7 @@ class TorchBackend(ArrayAPIBackend):
         generic = pos_weight is not None or y.requires_grad or self.is_tracing(z)
         if generic or z.numel() == 0:
             return super().binary_crossentropy_logits(y, z, pos_weight, reduction)
-        return _BinaryCrossentropyLogits.apply(y, z, reduction)
+        return _torch_fused.binary_crossentropy_logits(y, z, reduction, self.checks_on_device(z))
 
     def squared_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
         if y.shape != p.shape or p.numel() == 0:

@@ -191,7 +191,6 @@ def kl_divergence(
     checking = _validate.checking_values(backend, y_pred)
     axis = _validate.check_axis(axis, y_pred.ndim)
     _validate.check_class_axis(backend.shape(y_true), backend.shape(y_pred), axis)
-    xp = backend.xp
     if checking:  # y_true's NaN and range checks read one min and max
         bounds = None
         if log_target:
@@ -203,18 +202,36 @@ def kl_divergence(
             _validate.check_class_probabilities(backend, y_pred, eps, axis)
         _validate.check_bounds_in_unit_interval(backend, bounds, "y_true (probabilities)")
     y_true = full_target(backend, y_true, y_pred)
-    log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
-    if log_target:
-        p = xp.exp(y_true)
-        loss = xp.sum(p * (y_true - log_q), axis=axis)
-    else:
-        # y (log y - log q) as one guarded product (0 where y = 0, also against a -inf log q)
-        safe = xp.where(y_true == 0, xp.ones_like(y_true), y_true)
-        loss = backend.sum_times_log(y_true, xp.log(safe) - log_q, axis=axis)
+    loss = _kl_rows(backend, y_true, y_pred, axis, from_logits, log_target)
     fused = fused_reduction(backend, y_pred, reduction, normalizer, sample_weight, mask)
     if fused != "none":  # a plain mean or sum of the rows, without the general contract
         return backend.reduce_all(loss, fused)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+
+
+def _kl_rows(
+    backend: ArrayAPIBackend,
+    y_true: Any,
+    y_pred: Any,
+    axis: int,
+    from_logits: bool,
+    log_target: bool,
+) -> Any:
+    """``Σ y (log y - log q)`` over ``axis``; from logits with a backend's fused ``Σ y·log q``
+    (``softmax_crossentropy``) as ``Σ y·log y - Σ y·log q``: the logits' part is then the
+    categorical cross-entropy's kernel, and the targets' part needs no gradient."""
+    xp = backend.xp
+    kernel = getattr(backend, "softmax_crossentropy", None)
+    if from_logits and not log_target and kernel is not None:
+        rows = kernel(backend.moveaxis(y_true, axis, -1), backend.moveaxis(y_pred, axis, -1))
+        if rows is not None:
+            return xp.sum(backend.xlogy(y_true, y_true), axis=axis) - rows
+    log_q = backend.log_softmax(y_pred, axis=axis) if from_logits else backend.clamped_log(y_pred)
+    if log_target:
+        return xp.sum(xp.exp(y_true) * (y_true - log_q), axis=axis)
+    # y (log y - log q) as one guarded product (0 where y = 0, also against a -inf log q)
+    safe = xp.where(y_true == 0, xp.ones_like(y_true), y_true)
+    return backend.sum_times_log(y_true, xp.log(safe) - log_q, axis=axis)
 
 
 # ---------------------------------------------------------------------- focal
