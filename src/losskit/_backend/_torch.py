@@ -74,11 +74,17 @@ class _ClampedLog(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         (p,) = ctx.saved_tensors
         return grad / torch.clamp_min(p, SLOPE_FLOOR)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any) -> Any:  # forward mode (torch.func.jvp, jacfwd, hessian)
+        (p,) = ctx.saved_tensors
+        return tangent / torch.clamp_min(p, SLOPE_FLOOR)
 
 
 _ZERO = torch.zeros(())  # a 0-dim operand: it takes the other operands' dtype and device
@@ -97,6 +103,16 @@ class _PairwiseDistances(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0], output)
+        ctx.save_for_forward(inputs[0], output)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any) -> Any:
+        """``(x_i - x_j)·(dx_i - dx_j) / ‖x_i - x_j‖``, 0 where the rows coincide."""
+        x, distances = ctx.saved_tensors
+        differences = x.unsqueeze(-2) - x.unsqueeze(-3)
+        moved = (differences * (tangent.unsqueeze(-2) - tangent.unsqueeze(-3))).sum(-1)
+        coincide = distances == 0
+        return torch.where(coincide, _ZERO, moved / torch.where(coincide, 1.0, distances))
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -124,7 +140,14 @@ class _AbsPower(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0], output)
+        ctx.save_for_forward(inputs[0], output)
         ctx.p = inputs[1]
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any, _: Any) -> Any:
+        d, power = ctx.saved_tensors
+        zero = d == 0
+        return torch.where(zero, _ZERO, power / torch.where(zero, 1.0, d)) * (ctx.p * tangent)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -482,12 +505,12 @@ class TorchBackend(ArrayAPIBackend):
         return _torch_fused.binary_crossentropy_logits(y, z, reduction, self.checks_on_device(z))
 
     def squared_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
-        if y.shape != p.shape or p.numel() == 0:
+        if y.shape != p.shape or p.numel() == 0 or self._transformed(y, p):
             return super().squared_error(y, p, reduction)
         return F.mse_loss(p, y, reduction=reduction)  # fused forward and backward kernels
 
     def absolute_error(self, y: Any, p: Any, reduction: str = "none") -> Any:
-        if y.shape != p.shape or p.numel() == 0:
+        if y.shape != p.shape or p.numel() == 0 or self._transformed(y, p):
             return super().absolute_error(y, p, reduction)
         # abs' derivative is sgn(d), 0 at 0 as the generic sign(d)·d; one fused pass fewer
         return F.l1_loss(p, y, reduction=reduction)
@@ -496,12 +519,12 @@ class TorchBackend(ArrayAPIBackend):
         return torch.relu(x)  # one kernel each way (threshold_backward: 0 at the kink)
 
     def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
-        if y.shape != p.shape or p.numel() == 0:
+        if y.shape != p.shape or p.numel() == 0 or self._transformed(y, p):
             return super().huber_error(y, p, delta, reduction)
         return F.huber_loss(p, y, reduction=reduction, delta=delta)  # fused kernels
 
     def smooth_l1_error(self, y: Any, p: Any, beta: float, reduction: str = "none") -> Any:
-        if y.shape != p.shape or p.numel() == 0:
+        if y.shape != p.shape or p.numel() == 0 or self._transformed(y, p):
             return super().smooth_l1_error(y, p, beta, reduction)
         return F.smooth_l1_loss(p, y, reduction=reduction, beta=beta)  # fused kernels
 
@@ -566,6 +589,12 @@ class TorchBackend(ArrayAPIBackend):
 
     # fused paths (see _torch_fused): None where one does not apply, and the caller then takes
     # the generic formulas, which are also what gets traced (torch.compile, functorch)
+    def _transformed(self, *xs: Any) -> bool:
+        """Under a ``torch.func`` transform: torch's fused elementwise losses (``mse_loss``,
+        ``huber_loss``...) have no forward-mode derivative of their backward kernels
+        (``jvp`` of ``grad``, ``hessian``), where the generic formulas do."""
+        return any(_is_functorch_wrapped(x) for x in xs)
+
     def _traced(self, *xs: Any) -> bool:
         return torch.compiler.is_compiling() or any(
             isinstance(x, torch.Tensor) and _is_functorch_wrapped(x) for x in xs
