@@ -816,20 +816,31 @@ def soft_crossentropy(y: Any, z: Any, on_device: bool) -> Any:
 class _SparseCrossentropy(torch.autograd.Function):
     """``r - (1-ε)·(z_y - max) - ε·(mean z - max)`` over the last axis of 2-d logits (three
     non-negative terms), with the backward ``softmax - (1-ε)·onehot(y) - ε/K``: the softmax is
-    ``e·exp(-r)``, and ``exp(z_y - max - r)`` at the label, where ``e`` holds 0."""
+    ``e·exp(-r)``, and ``exp(z_y - max - r)`` at the label, where ``e`` holds 0. The backward
+    scales the forward's ``e`` in place into the gradient; on the CPU both run block by block
+    of rows (:data:`_BLOCK_BYTES`)."""
 
     @staticmethod
     def forward(ctx: Any, z: Any, labels: Any, smoothing: float, reduction: str) -> Any:
         index = labels.unsqueeze(1)  # methods, not indexing: a small call is mostly dispatch
-        loss, (e, label_term, r) = _sparse_rows(z, index, smoothing)
-        ctx.save_for_backward(z, e, label_term, r, index)
+        blocks = _row_blocks(z, z.device.type != "cpu")
+        if len(blocks) == 1:
+            loss, (e, label_term, r) = _sparse_rows(z, index, smoothing)
+        else:
+            e = torch.empty_like(z, memory_format=torch.contiguous_format)
+            parts = [_sparse_rows(z[a:b], index[a:b], smoothing, e[a:b]) for a, b in blocks]
+            loss = torch.cat([part[0] for part in parts])
+            label_term, r = (torch.cat([part[1][i] for part in parts]) for i in (1, 2))
+        ctx.e = e
+        ctx.save_for_backward(z, label_term, r, index)
         ctx.options = (smoothing, reduction)
         return _reduce_rows(loss, reduction)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
-        z, e, label_term, r, index = ctx.saved_tensors
+        z, label_term, r, index = ctx.saved_tensors
         smoothing, reduction = ctx.options
+        e = _take_buffer(ctx)
         if reduction == "none":
             grad = grad[:, None]
         elif reduction == "mean":
@@ -838,15 +849,25 @@ class _SparseCrossentropy(torch.autograd.Function):
         if torch.is_grad_enabled():  # create_graph: out-of-place, differentiable in z
             p = torch.softmax(z, dim=1) * grad - (smoothing / z.shape[1]) * grad
             return p.scatter_add(1, index, target), None, None, None
+        if e is None:  # a retained graph's second backward: again
+            e = _sparse_rows(z, index, smoothing)[1][0]
         scale = torch.exp(-r).mul_(grad)
-        p = torch.mul(e, scale).scatter_(1, index, torch.exp(label_term).mul_(scale))
-        if smoothing:
-            p.sub_((smoothing / z.shape[1]) * grad)
-        return p.scatter_add_(1, index, target.to(p.dtype)), None, None, None
+        at_label = torch.exp(label_term).mul_(scale)
+        target = target.to(e.dtype)
+        uniform = (smoothing / z.shape[1]) * grad if smoothing else None
+        for a, b in _row_blocks(z, z.device.type != "cpu"):
+            p = e[a:b].mul_(scale[a:b]).scatter_(1, index[a:b], at_label[a:b])
+            if uniform is not None:
+                p.sub_(uniform if uniform.ndim == 0 else uniform[a:b])
+            p.scatter_add_(1, index[a:b], target[a:b])
+        return e, None, None, None
 
 
-def _sparse_rows(z: Any, index: Any, smoothing: float) -> tuple[Any, tuple[Any, Any, Any]]:
-    """The ``(N, 1)`` losses of :class:`_SparseCrossentropy`, and what its backward needs.
+def _sparse_rows(
+    z: Any, index: Any, smoothing: float, e: Any = None
+) -> tuple[Any, tuple[Any, Any, Any]]:
+    """The ``(N, 1)`` losses of :class:`_SparseCrossentropy`, and what its backward needs
+    (``e`` written into ``e`` if given).
 
     ``r = log Σ_k exp(z_k - max)`` is ``log1p(Σ_{k≠y} e_k + expm1(z_y - max))`` with ``e``
     zeroed at the label ``y``: where ``y`` holds the maximum that is ``log1p`` of the other
@@ -855,7 +876,7 @@ def _sparse_rows(z: Any, index: Any, smoothing: float) -> tuple[Any, tuple[Any, 
     value is needed (``amax``: several times faster than ``max`` with indices, and parallel)."""
     top = torch.amax(z, dim=1, keepdim=True)
     label_term = z.gather(1, index).sub_(top)
-    e = torch.sub(z, top).exp_().scatter_(1, index, 0.0)
+    e = torch.sub(z, top, out=e).exp_().scatter_(1, index, 0.0)
     r = torch.log1p(e.sum(1, keepdim=True).add_(torch.expm1(label_term)))
     if smoothing:
         loss = r - label_term * (1.0 - smoothing)  # label_term is kept for the backward
