@@ -855,12 +855,23 @@ class _SparseCrossentropy(torch.autograd.Function):
         at_label = torch.exp(label_term).mul_(scale)
         target = target.to(e.dtype)
         uniform = (smoothing / z.shape[1]) * grad if smoothing else None
-        for a, b in _row_blocks(z, z.device.type != "cpu"):
-            p = e[a:b].mul_(scale[a:b]).scatter_(1, index[a:b], at_label[a:b])
-            if uniform is not None:
-                p.sub_(uniform if uniform.ndim == 0 else uniform[a:b])
-            p.scatter_add_(1, index[a:b], target[a:b])
+        blocks = _row_blocks(z, z.device.type != "cpu")
+        if len(blocks) == 1:  # a small call is mostly dispatch: no slices
+            _sparse_slope(e, scale, index, at_label, uniform, target)
+            return e, None, None, None
+        for a, b in blocks:
+            part = uniform if uniform is None or uniform.ndim == 0 else uniform[a:b]
+            _sparse_slope(e[a:b], scale[a:b], index[a:b], at_label[a:b], part, target[a:b])
         return e, None, None, None
+
+
+def _sparse_slope(e: Any, scale: Any, index: Any, at_label: Any, uniform: Any, target: Any) -> None:
+    """:class:`_SparseCrossentropy`'s gradient in ``e`` (in place): ``e·scale`` with the label's
+    own term at the label, less the smoothing's uniform part, plus the label's target."""
+    e.mul_(scale).scatter_(1, index, at_label)
+    if uniform is not None:
+        e.sub_(uniform)
+    e.scatter_add_(1, index, target)
 
 
 def _sparse_rows(
