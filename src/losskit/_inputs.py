@@ -86,3 +86,18 @@ def boolean_mask(backend: ArrayAPIBackend, mask: Any, like: Any, checking: bool)
         message = "mask must be boolean (or hold only 0 and 1); use sample_weight for weights"
         _validate.require_none(backend, (mask != 0) & (mask != 1), message)
     return mask != 0
+
+
+def gatherable(
+    backend: ArrayAPIBackend, labels: Any, num_classes: int, valid: Any, checked: bool
+) -> Any:
+    """``labels`` safe to gather with: clipped into ``[0, num_classes)`` unless ``checked`` (the
+    value checks ran on them, so only excluded entries can be out of range), and 0 wherever
+    ``valid`` (None: every entry) excludes them. Unchecked labels never reach a gather out of
+    range, so they never crash a framework kernel."""
+    xp = backend.xp
+    if not checked:
+        labels = xp.clip(labels, 0, num_classes - 1)
+    if valid is not None:
+        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    return labels

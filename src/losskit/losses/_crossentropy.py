@@ -372,7 +372,6 @@ def sparse_categorical_crossentropy(
     num_classes = backend.shape(y_pred)[axis]
     checking = _validate.checking_values(backend, y_pred)
     labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
-    xp = backend.xp
     valid = None if ignore_index is None else labels != ignore_index
     fused = fused_reduction(
         backend, y_pred, reduction, normalizer, sample_weight, mask, class_weight, valid
@@ -383,10 +382,7 @@ def sparse_categorical_crossentropy(
         _validate.check_labels(backend, labels, num_classes, valid)
         if not proven:
             _check_prediction(backend, y_pred, from_logits)
-    else:  # unchecked labels must still never reach a gather out of range
-        labels = xp.clip(labels, 0, num_classes - 1)
-    if valid is not None:
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    labels = _inputs.gatherable(backend, labels, num_classes, valid, checking)
     weight = None
     if class_weight is not None:
         class_weight = _inputs.parameter_vector(

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 from .. import _validate
 from .._backend import ArrayAPIBackend, backend_of
+from .._inputs import gatherable
 from .._reduce import _safe_divide, check_reduction, normalizer_argument, reduce_loss
 from .._registry import register
 
@@ -210,14 +211,10 @@ def prepare(
     checking = _validate.checking_values(backend, hidden)
     labels = labels_of(backend, targets, hidden, checking)
     num_classes = backend.shape(weight)[0]
-    xp = backend.xp
     valid = None if ignore_index is None else labels != ignore_index
     if checking:
         _check_values(backend, hidden, weight, bias, labels, valid, num_classes)
-    else:  # unchecked labels must still never reach a gather out of range
-        labels = xp.clip(labels, 0, num_classes - 1)
-    if valid is not None:
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    labels = gatherable(backend, labels, num_classes, valid, checking)
     return backend, hidden, weight, bias, labels, valid, checking
 
 

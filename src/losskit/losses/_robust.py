@@ -94,9 +94,7 @@ def _class_indices(
     num_classes = pred_shape[axis]
     if checking:
         _validate.check_labels(backend, labels, num_classes, None)
-    else:  # unchecked labels must still never reach a gather out of range
-        labels = backend.xp.clip(labels, 0, num_classes - 1)
-    return labels
+    return _inputs.gatherable(backend, labels, num_classes, None, checking)
 
 
 def _distribution_targets(

@@ -42,17 +42,13 @@ def _sparse_entry(
 ) -> tuple[Any, Any]:
     """Class indices (``y_pred``'s shape without ``axis``), checked and made safe to gather, and
     the ``ignore_index`` exclusions (None without one)."""
-    xp = backend.xp
     num_classes = backend.shape(y_pred)[axis]
     labels = _inputs.sparse_labels(backend, y_true, y_pred, axis, checking)
     valid = None if ignore_index is None else labels != ignore_index
     if checking:
         _validate.check_labels(backend, labels, num_classes, valid)
         _validate.check_no_nan(backend, y_pred, "y_pred")
-    labels = xp.clip(labels, 0, num_classes - 1)  # unchecked labels never reach a gather
-    if valid is not None:
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
-    return labels, valid
+    return _inputs.gatherable(backend, labels, num_classes, valid, checking), valid
 
 
 def _num_classes(backend: ArrayAPIBackend, y_pred: Any, axis: int) -> int:

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ... import _validate
+from ... import _inputs, _validate
 from ..._backend import ArrayAPIBackend
 from ..._registry import register
 from .._common import enter_arrays
@@ -77,8 +77,7 @@ def _enter_centres(
         note = f" (weight has {classes} classes)"
         rule = _validate.labels_rule(classes, "labels", note)
         _validate.require_bounds(backend, labels, rule)
-    else:  # an out-of-range label never reaches a gather
-        labels = backend.xp.clip(labels, 0, classes - 1)
+    labels = _inputs.gatherable(backend, labels, classes, None, checking)
     rows_kept = None if mask is None else _row_mask(backend, mask, x, n, checking)
     return backend, x, w, labels, rows_kept, classes
 
