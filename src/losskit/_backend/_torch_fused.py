@@ -1,8 +1,10 @@
-"""Fused PyTorch paths for the segmentation and focal losses: ``autograd.Function``s whose
-backward is written out analytically, so that eager mode runs a handful of kernels instead of
-autograd's chain of intermediate tensors.
+"""Fused PyTorch paths for the cross-entropies (exact softmax, sparse, soft-target, binary), the
+segmentation and the focal losses: ``autograd.Function``s whose backward is written out
+analytically, so that eager mode runs a handful of kernels instead of autograd's chain of
+intermediate tensors.
 
-Each entry point returns None where it does not apply; the caller then takes the generic
+Each entry point returns None where it does not apply (or, for the cross-entropies, is not
+called); the caller then takes the generic
 array-API path, which stays the reference (and what every other backend runs). The torch backend
 calls them only on concrete tensors: while tracing (``torch.compile``, functorch transforms) the
 generic formulas are traced instead.
@@ -35,10 +37,10 @@ _INF32_BITS = 0x7F800000
 #: counts (cumulative sums of 0/1) are exact in float32 below this
 _EXACT_COUNT = 2**24
 _MOD_FLOOR = 1e-37  # the floor of (1 - p_t) in the focal modulation, as in the generic path
-#: bytes of input per block of the passes that run block by block on the CPU (binary and soft
-#: cross-entropy): a block's intermediates stay in the caches between its passes and are
-#: reused, so that memory is read about twice instead of once per pass, and no fresh full-size
-#: buffer is faulted in
+#: bytes of input per block of the passes that run block by block on the CPU (the sparse,
+#: soft-target and binary cross-entropies): a block's intermediates stay in the caches between
+#: its passes and are reused, so that memory is read about twice instead of once per pass, and
+#: no fresh full-size buffer is faulted in
 _BLOCK_BYTES = 2**20
 
 
