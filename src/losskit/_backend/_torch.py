@@ -74,15 +74,25 @@ class _ClampedLog(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0])
-        ctx.save_for_forward(inputs[0])
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         (p,) = ctx.saved_tensors
         return grad / torch.clamp_min(p, SLOPE_FLOOR)
 
+
+class _ClampedLogForward(_ClampedLog):
+    """:class:`_ClampedLog` with forward mode (``torch.func.jvp``, ``jacfwd``, ``hessian``):
+    eager and ``torch.func`` calls take it; compiled ones the base, since Dynamo refuses an
+    ``autograd.Function`` that defines a ``jvp`` (:func:`_apply`)."""
+
     @staticmethod
-    def jvp(ctx: Any, tangent: Any) -> Any:  # forward mode (torch.func.jvp, jacfwd, hessian)
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any) -> Any:
         (p,) = ctx.saved_tensors
         return tangent / torch.clamp_min(p, SLOPE_FLOOR)
 
@@ -103,16 +113,6 @@ class _PairwiseDistances(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0], output)
-        ctx.save_for_forward(inputs[0], output)
-
-    @staticmethod
-    def jvp(ctx: Any, tangent: Any) -> Any:
-        """``(x_i - x_j)·(dx_i - dx_j) / ‖x_i - x_j‖``, 0 where the rows coincide."""
-        x, distances = ctx.saved_tensors
-        differences = x.unsqueeze(-2) - x.unsqueeze(-3)
-        moved = (differences * (tangent.unsqueeze(-2) - tangent.unsqueeze(-3))).sum(-1)
-        coincide = distances == 0
-        return torch.where(coincide, _ZERO, moved / torch.where(coincide, 1.0, distances))
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -125,6 +125,24 @@ class _PairwiseDistances(torch.autograd.Function):
         weights = both * inverse
         differences = x.unsqueeze(-2) - x.unsqueeze(-3)
         return (weights.unsqueeze(-1) * differences).sum(-2)
+
+
+class _PairwiseDistancesForward(_PairwiseDistances):
+    """:class:`_PairwiseDistances` with forward mode (see :class:`_ClampedLogForward`)."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0], output)
+        ctx.save_for_forward(inputs[0], output)
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any) -> Any:
+        """``(x_i - x_j)·(dx_i - dx_j) / ‖x_i - x_j‖``, 0 where the rows coincide."""
+        x, distances = ctx.saved_tensors
+        differences = x.unsqueeze(-2) - x.unsqueeze(-3)
+        moved = (differences * (tangent.unsqueeze(-2) - tangent.unsqueeze(-3))).sum(-1)
+        coincide = distances == 0
+        return torch.where(coincide, _ZERO, moved / torch.where(coincide, 1.0, distances))
 
 
 class _AbsPower(torch.autograd.Function):
@@ -140,14 +158,7 @@ class _AbsPower(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.save_for_backward(inputs[0], output)
-        ctx.save_for_forward(inputs[0], output)
         ctx.p = inputs[1]
-
-    @staticmethod
-    def jvp(ctx: Any, tangent: Any, _: Any) -> Any:
-        d, power = ctx.saved_tensors
-        zero = d == 0
-        return torch.where(zero, _ZERO, power / torch.where(zero, 1.0, d)) * (ctx.p * tangent)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
@@ -160,6 +171,29 @@ class _AbsPower(torch.autograd.Function):
         # anyway); nan_to_num_ is one pass, a mask and where are three
         slope = torch.div(power, d).nan_to_num_(0.0, math.inf, -math.inf)
         return slope.mul_(grad).mul_(ctx.p), None
+
+
+class _AbsPowerForward(_AbsPower):
+    """:class:`_AbsPower` with forward mode (see :class:`_ClampedLogForward`)."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.save_for_backward(inputs[0], output)
+        ctx.save_for_forward(inputs[0], output)
+        ctx.p = inputs[1]
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Any, _: Any) -> Any:
+        d, power = ctx.saved_tensors
+        zero = d == 0
+        return torch.where(zero, _ZERO, power / torch.where(zero, 1.0, d)) * (ctx.p * tangent)
+
+
+def _apply(compiled: Any, forward_mode: Any, *args: Any) -> Any:
+    """``compiled.apply`` while Dynamo traces, else ``forward_mode.apply``: the same function
+    with a ``jvp``, which Dynamo refuses."""
+    function = compiled if torch.compiler.is_compiling() else forward_mode
+    return function.apply(*args)
 
 
 _REDUCTION_ENUM = {"none": 0, "mean": 1, "sum": 2}  # torch._Reduction's codes
@@ -493,7 +527,7 @@ class TorchBackend(ArrayAPIBackend):
         return torch.gather(x, axis, indices.long())
 
     def clamped_log(self, p: Any) -> Any:
-        return _ClampedLog.apply(p)
+        return _apply(_ClampedLog, _ClampedLogForward, p)
 
     def binary_crossentropy_logits(
         self, y: Any, z: Any, pos_weight: Any = None, reduction: str = "none"
@@ -579,13 +613,13 @@ class TorchBackend(ArrayAPIBackend):
         None where traced (the generic broadcast form)."""
         if self._traced(x):
             return None
-        return _PairwiseDistances.apply(x)
+        return _apply(_PairwiseDistances, _PairwiseDistancesForward, x)
 
     def abs_power(self, d: Any, p: float) -> Any:
         """``|d|^p`` (``p > 0``) with derivative 0 at ``d = 0``, in one kernel each way."""
         if self._traced(d):
             return super().abs_power(d, p)
-        return _AbsPower.apply(d, p)
+        return _apply(_AbsPower, _AbsPowerForward, d, p)
 
     # fused paths (see _torch_fused): None where one does not apply, and the caller then takes
     # the generic formulas, which are also what gets traced (torch.compile, functorch)
@@ -593,7 +627,7 @@ class TorchBackend(ArrayAPIBackend):
         """Under a ``torch.func`` transform: torch's fused elementwise losses (``mse_loss``,
         ``huber_loss``...) have no forward-mode derivative of their backward kernels
         (``jvp`` of ``grad``, ``hessian``), where the generic formulas do."""
-        return any(_is_functorch_wrapped(x) for x in xs)
+        return not torch.compiler.is_compiling() and any(_is_functorch_wrapped(x) for x in xs)
 
     def _traced(self, *xs: Any) -> bool:
         return torch.compiler.is_compiling() or any(
