@@ -99,9 +99,7 @@ def binary_crossentropy(
     if from_logits:
         loss = backend.binary_crossentropy_logits(y_true, y_pred, pos_weight, fused)
         if fused != "none":
-            if proven:
-                _validate.check_nan_behind(backend, loss, {"y_pred": y_pred})
-            return loss
+            return _proven_clean(backend, loss, y_pred, proven)
     else:
         loss = backend.binary_crossentropy_probs(y_true, y_pred, pos_weight)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
@@ -424,9 +422,7 @@ def sparse_categorical_crossentropy(
         else:
             loss = backend.sparse_crossentropy_logits(labels, logits, label_smoothing, fused)
         if fused != "none":
-            if proven:
-                _validate.check_nan_behind(backend, loss, {"y_pred": y_pred})
-            return loss
+            return _proven_clean(backend, loss, y_pred, proven)
     else:
         loss = _sparse_from_probabilities(
             backend, labels, y_pred, axis, label_smoothing, checking, eps
