@@ -581,7 +581,10 @@ class TorchBackend(ArrayAPIBackend):
     ) -> Any:
         if logits.numel() == 0 or self._traced(logits, labels):
             return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
-        loss = _torch_fused.sparse_crossentropy(logits, labels, label_smoothing, reduction)
+        on_device = self.checks_on_device(logits)
+        loss = _torch_fused.sparse_crossentropy(
+            logits, labels, label_smoothing, reduction, on_device
+        )
         if self._nan_from_kernel(logits, loss):  # a +inf logit: inf - inf
             return super().sparse_crossentropy_logits(labels, logits, label_smoothing, reduction)
         return loss

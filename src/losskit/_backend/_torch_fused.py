@@ -823,9 +823,11 @@ class _SparseCrossentropy(torch.autograd.Function):
     of rows (:data:`_BLOCK_BYTES`)."""
 
     @staticmethod
-    def forward(ctx: Any, z: Any, labels: Any, smoothing: float, reduction: str) -> Any:
+    def forward(
+        ctx: Any, z: Any, labels: Any, smoothing: float, reduction: str, on_device: bool
+    ) -> Any:
         index = labels.unsqueeze(1)  # methods, not indexing: a small call is mostly dispatch
-        blocks = _row_blocks(z, z.device.type != "cpu")
+        blocks = _row_blocks(z, on_device)
         if len(blocks) == 1:
             loss, (e, label_term, r) = _sparse_rows(z, index, smoothing)
         else:
@@ -835,13 +837,13 @@ class _SparseCrossentropy(torch.autograd.Function):
             label_term, r = (torch.cat([part[1][i] for part in parts]) for i in (1, 2))
         ctx.e = e
         ctx.save_for_backward(z, label_term, r, index)
-        ctx.options = (smoothing, reduction)
+        ctx.options = (smoothing, reduction, on_device)
         return _reduce_rows(loss, reduction)
 
     @staticmethod
     def backward(ctx: Any, grad: Any) -> Any:
         z, label_term, r, index = ctx.saved_tensors
-        smoothing, reduction = ctx.options
+        smoothing, reduction, on_device = ctx.options
         e = _take_buffer(ctx)
         if reduction == "none":
             grad = grad[:, None]
@@ -850,21 +852,21 @@ class _SparseCrossentropy(torch.autograd.Function):
         target = torch.broadcast_to((smoothing - 1.0) * grad, index.shape)
         if torch.is_grad_enabled():  # create_graph: out-of-place, differentiable in z
             p = torch.softmax(z, dim=1) * grad - (smoothing / z.shape[1]) * grad
-            return p.scatter_add(1, index, target), None, None, None
+            return p.scatter_add(1, index, target), None, None, None, None
         if e is None:  # a retained graph's second backward: again
             e = _sparse_rows(z, index, smoothing)[1][0]
         scale = torch.exp(-r).mul_(grad)
         at_label = torch.exp(label_term).mul_(scale)
         target = target.to(e.dtype)
         uniform = (smoothing / z.shape[1]) * grad if smoothing else None
-        blocks = _row_blocks(z, z.device.type != "cpu")
+        blocks = _row_blocks(z, on_device)
         if len(blocks) == 1:  # a small call is mostly dispatch: no slices
             _sparse_slope(e, scale, index, at_label, uniform, target)
-            return e, None, None, None
+            return e, None, None, None, None
         for a, b in blocks:
             part = uniform if uniform is None or uniform.ndim == 0 else uniform[a:b]
             _sparse_slope(e[a:b], scale[a:b], index[a:b], at_label[a:b], part, target[a:b])
-        return e, None, None, None
+        return e, None, None, None, None
 
 
 def _sparse_slope(e: Any, scale: Any, index: Any, at_label: Any, uniform: Any, target: Any) -> None:
@@ -905,13 +907,15 @@ def _reduce_rows(loss: Any, reduction: str) -> Any:
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def sparse_crossentropy(z: Any, labels: Any, smoothing: float, reduction: str) -> Any:
+def sparse_crossentropy(
+    z: Any, labels: Any, smoothing: float, reduction: str, on_device: bool
+) -> Any:
     """Sparse cross-entropy over the last axis of logits of any rank (labels: valid indices).
     Where no gradient is recorded (inference), the same formula runs without the autograd
     function, whose bookkeeping is most of a small call."""
     flat, flat_labels = z.reshape(-1, z.shape[-1]), labels.reshape(-1).long()
     if z.requires_grad and torch.is_grad_enabled():
-        loss = _SparseCrossentropy.apply(flat, flat_labels, smoothing, reduction)
+        loss = _SparseCrossentropy.apply(flat, flat_labels, smoothing, reduction, on_device)
     else:
         loss = _reduce_rows(_sparse_rows(flat, flat_labels.unsqueeze(1), smoothing)[0], reduction)
     return loss.reshape(labels.shape) if reduction == "none" else loss
