@@ -61,10 +61,11 @@ class NumpyBackend(ArrayAPIBackend):
             out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
         return out if keepdims else np.squeeze(out, axis=axis)
 
-    def sparse_log_softmax_parts(self, x: Any, labels: Any) -> tuple[Any, Any]:
+    def sparse_log_softmax_parts(self, x: Any, labels: Any) -> tuple[Any, Any, Any]:
         # leaving out the first maximum's term (below) is as exact here, without NumPy's
         # warnings for an infinite logit
-        return self.log_softmax_parts(x, axis=-1)
+        d, r = self.log_softmax_parts(x, axis=-1)
+        return d, r, np.take_along_axis(d, np.expand_dims(labels, -1), -1)
 
     def log_softmax_parts(self, x: Any, axis: int = -1) -> tuple[Any, Any]:
         # the generic form with one maximum (the first) left out of s instead of all of them
