@@ -632,6 +632,11 @@ class TorchBackend(ArrayAPIBackend):
         (``jvp`` of ``grad``, ``hessian``), where the generic formulas do."""
         return not torch.compiler.is_compiling() and any(_is_functorch_wrapped(x) for x in xs)
 
+    def _infinite_maximum(self, x: Any, m: Any) -> Any:
+        # A +inf entry is its row's maximum, so the entry alone decides: a condition that also
+        # reads the broadcast row maximum made inductor's compiled step about 3.5x slower.
+        return x == math.inf
+
     def _traced(self, *xs: Any) -> bool:
         return torch.compiler.is_compiling() or any(
             isinstance(x, torch.Tensor) and _is_functorch_wrapped(x) for x in xs

@@ -11,8 +11,9 @@ All four share one formula: with unit rows :math:`\\hat x_i` and :math:`\\hat w_
 :math:`\\cos θ_{ic} = \\hat x_i\\cdot\\hat w_c`, the logits are
 :math:`z_{ic} = s_i \\cos θ_{ic}` for :math:`c \\ne y_i` and :math:`z_{iy_i} = s_i\\,ψ(θ_{iy_i})`
 for the true class; the loss is the cross-entropy :math:`-\\log\\operatorname{softmax}(z_i)_{y_i}`,
-written ``softplus(logsumexp_{c≠y}(z_c - z_y))`` so that a confident prediction's tiny loss is
-exact. Unreduced shape ``(N,)``; ``mask`` and ``sample_weight`` ``(N,)`` act per embedding.
+computed by the backend's exact sparse cross-entropy (its sum leaves the true class's term out),
+so that a confident prediction's tiny loss is exact. Unreduced shape ``(N,)``; ``mask`` and
+``sample_weight`` ``(N,)`` act per embedding.
 """
 
 from __future__ import annotations
@@ -32,10 +33,8 @@ from ._base import (
     _finish_anchors,
     _gram,
     _labels,
-    _masked_logsumexp,
     _positive,
     _row_mask,
-    _softplus,
     _sqrt0,
     _unit,
 )
@@ -98,16 +97,12 @@ def _margin_softmax(
     cosine = _gram(xp, _unit(xp, x), _unit(xp, w))
     if sub_centers > 1:  # rows c·K ... c·K + K - 1 of weight are class c's sub-centres
         cosine = xp.max(xp.reshape(cosine, (-1, classes, sub_centers)), axis=2)
-    target = xp.expand_dims(labels, axis=1) == xp.expand_dims(
-        backend.arange(labels, classes, dtype=labels.dtype), axis=0
-    )
-    zero = xp.zeros_like(cosine)
-    cos_target = xp.sum(xp.where(target, cosine, zero), axis=1, keepdims=True)
-    psi = margin(backend, xp.clip(cos_target, -1.0, 1.0))
+    index = xp.expand_dims(labels, axis=1)
+    target = index == xp.expand_dims(backend.arange(labels, classes, dtype=labels.dtype), axis=0)
+    psi = margin(backend, xp.clip(backend.take_along_axis(cosine, index, axis=1), -1.0, 1.0))
     logits = xp.where(target, psi, cosine) * scale
-    z_target = psi * scale
-    lse, present = _masked_logsumexp(backend, logits - z_target, ~target)
-    return xp.where(present, _softplus(xp, lse), xp.zeros_like(lse))
+    # -log softmax(z)_y = softplus(logsumexp_{c≠y}(z_c - z_y)): the cross-entropy's exact kernel
+    return backend.sparse_crossentropy_logits(labels, logits, 0.0)
 
 
 def _arc_margin(m: float) -> Margin:
