@@ -172,6 +172,15 @@ class ArrayAPIBackend:
     def stop_gradient(self, x: Any) -> Any:
         return x
 
+    def rows_with_gradient(self, rows: Any, x: Any, *constants: Any) -> Any:
+        """Per-row values over the last axis of ``x``: ``rows(x, *constants, False)[0]``,
+        differentiated by the framework's autodiff. ``rows(x, *constants, True)`` returns the
+        values and their gradient ``∂value_i/∂x_i`` (``x``'s shape) in closed form, written in
+        differentiable operations; a backend may use it instead of autodiff (torch's eager
+        path does, block by block of rows). ``constants`` have ``x``'s shape and get no
+        gradient."""
+        return rows(x, *constants, False)[0]
+
     # ------------------------------------------------------------------ primitives
     def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         xp = self.xp

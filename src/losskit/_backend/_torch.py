@@ -632,6 +632,14 @@ class TorchBackend(ArrayAPIBackend):
         (``jvp`` of ``grad``, ``hessian``), where the generic formulas do."""
         return not torch.compiler.is_compiling() and any(_is_functorch_wrapped(x) for x in xs)
 
+    def rows_with_gradient(self, rows: Any, x: Any, *constants: Any) -> Any:
+        """Eager: the closed-form gradient of ``rows`` (:func:`_torch_fused.rows_with_gradient`,
+        block by block of rows on the CPU) instead of autograd's chain of intermediates."""
+        other_shape = any(c.shape != x.shape for c in constants)
+        if x.numel() == 0 or other_shape or self._traced(x, *constants):
+            return super().rows_with_gradient(rows, x, *constants)
+        return _torch_fused.rows_with_gradient(rows, x, constants, self.checks_on_device(x))
+
     def _infinite_maximum(self, x: Any, m: Any) -> Any:
         # A +inf entry is its row's maximum, so the entry alone decides: a condition that also
         # reads the broadcast row maximum made inductor's compiled step about 3.5x slower.

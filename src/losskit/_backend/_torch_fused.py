@@ -703,8 +703,9 @@ def _log_total(total: Any, below_one: Any) -> Any:
 
 
 def _take_buffer(ctx: Any) -> Any:
-    """The forward's ``exp(z - max)``, handed over once (the backward scales it in place into
-    the gradient); None for a retained graph's second backward, which recomputes it."""
+    """The forward's full-size buffer (``exp(z - max)``, or a closed-form gradient), handed over
+    once (the backward scales it in place into the gradient); None for a retained graph's second
+    backward, which recomputes it."""
     e, ctx.e = ctx.e, None
     return e
 
@@ -919,3 +920,63 @@ def sparse_crossentropy(
     else:
         loss = _reduce_rows(_sparse_rows(flat, flat_labels.unsqueeze(1), smoothing)[0], reduction)
     return loss.reshape(labels.shape) if reduction == "none" else loss
+
+
+# ---------------------------------------------------------------- closed-form row gradients
+class _RowsWithGradient(torch.autograd.Function):
+    """Per-row values ``rows(x, *constants, True)`` over the last axis, with their closed-form
+    gradient computed alongside in the forward (block by block of rows on the CPU,
+    :data:`_BLOCK_BYTES`) and handed back, scaled in place, by the backward: one pass where
+    autograd would run the backward of every intermediate."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Any, rows: Any, on_device: bool, *constants: Any) -> Any:
+        values, ctx.e = _blocked_rows(rows, x, constants, on_device, True)
+        ctx.rows, ctx.on_device = rows, on_device
+        ctx.save_for_backward(x, *constants)
+        return values
+
+    @staticmethod
+    def backward(ctx: Any, grad: Any) -> Any:
+        x, *constants = ctx.saved_tensors
+        grad = grad.unsqueeze(-1)
+        nothing = (None, None, *(None for _ in constants))
+        if torch.is_grad_enabled():  # create_graph: the closed form, differentiable in x
+            return ctx.rows(x, *constants, True)[1] * grad, *nothing
+        gradient = _take_buffer(ctx)
+        if gradient is None:
+            gradient = _blocked_rows(ctx.rows, x, constants, ctx.on_device, True)[1]
+        return gradient.mul_(grad), *nothing
+
+
+def _blocked_rows(
+    rows: Any, x: Any, constants: Any, on_device: bool, gradient: bool
+) -> tuple[Any, Any]:
+    """``rows`` over 2-d row blocks of ``x`` and ``constants`` (:func:`_row_blocks`): the values
+    (``x``'s shape without the last axis) and, with ``gradient``, the gradient (``x``'s shape)."""
+    flat = [t.reshape(-1, x.shape[-1]) for t in (x, *constants)]
+    blocks = _row_blocks(flat[0], on_device)
+    if len(blocks) == 1:
+        values, grads = rows(*flat, gradient)
+    else:
+        grads = torch.empty_like(flat[0]) if gradient else None
+        parts = []
+        for a, b in blocks:
+            value, block_grad = rows(*(t[a:b] for t in flat), gradient)
+            parts.append(value)
+            if grads is not None:
+                grads[a:b] = block_grad
+        values = torch.cat(parts)
+    grads = None if grads is None else grads.reshape(x.shape)
+    return values.reshape(x.shape[:-1]), grads
+
+
+def rows_with_gradient(rows: Any, x: Any, constants: tuple[Any, ...], on_device: bool) -> Any:
+    """``rows`` (:meth:`~losskit._backend.ArrayAPIBackend.rows_with_gradient`) of concrete
+    tensors: through :class:`_RowsWithGradient` where ``x`` needs a gradient, else its values
+    block by block."""
+    if x.requires_grad and torch.is_grad_enabled():
+        out: Any = _RowsWithGradient.apply(x, rows, on_device, *constants)
+        return out
+    with torch.no_grad():
+        return _blocked_rows(rows, x, constants, on_device, False)[0]

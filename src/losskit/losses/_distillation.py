@@ -56,35 +56,6 @@ class DivergencePair:
         zero = xp.zeros_like(log_t)
         self.u = xp.where(both, zero, log_t) - xp.where(both, zero, log_s)
 
-    @classmethod
-    def of_logits(
-        cls,
-        teacher_logits: Any,
-        student_logits: Any,
-        temperature: Any,
-        axis: Any,
-        reduction: str,
-        normalizer: Any,
-    ) -> DivergencePair:
-        """The checked arguments of a distillation loss: logits divided by the temperature,
-        the class axis moved last, the teacher detached."""
-        temperature = _validate.check_range(
-            "temperature", temperature, 0.0, math.inf, low_open=True, high_open=True
-        )
-        backend, teacher, student, _ = enter_pair(
-            teacher_logits, student_logits, reduction, normalizer, _NAMES
-        )
-        axis = _validate.check_axis(axis, student.ndim)
-        _validate.check_class_axis(backend.shape(teacher), backend.shape(student), axis, _NAMES)
-        teacher = backend.stop_gradient(full_target(backend, teacher, student))
-        teacher = backend.moveaxis(teacher, axis, -1)
-        student = backend.moveaxis(student, axis, -1)
-        if temperature != 1.0:
-            teacher, student = teacher / temperature, student / temperature
-        return cls(
-            backend, backend.log_softmax(teacher, axis=-1), backend.log_softmax(student, axis=-1)
-        )
-
     def generalized(self, beta: float) -> Any:
         """The generalised JSD per position: forward KL at β = 0, reverse KL at β = 1."""
         if beta == 0.0:
@@ -152,6 +123,44 @@ class DivergencePair:
             ratio = xp.where(self.s_dead, zero, ratio)
         centre = xp.sum(p_s * ratio, axis=-1, keepdims=True)
         return value, (scale * p_s) * (ratio - centre)
+
+
+def divergence_rows(
+    teacher_logits: Any,
+    student_logits: Any,
+    beta: float,
+    temperature: Any,
+    axis: Any,
+    reduction: str,
+    normalizer: Any,
+) -> tuple[ArrayAPIBackend, Any]:
+    """The checked arguments of a distillation loss (logits divided by the temperature, the class
+    axis moved last, the teacher detached) and the generalised JSD per position
+    (:meth:`DivergencePair.generalized`). The backend may differentiate it through the closed
+    form of :meth:`DivergencePair.generalized_and_gradient` instead of autodiff
+    (:meth:`~losskit._backend.ArrayAPIBackend.rows_with_gradient`)."""
+    temperature = _validate.check_range(
+        "temperature", temperature, 0.0, math.inf, low_open=True, high_open=True
+    )
+    backend, teacher, student, _ = enter_pair(
+        teacher_logits, student_logits, reduction, normalizer, _NAMES
+    )
+    axis = _validate.check_axis(axis, student.ndim)
+    _validate.check_class_axis(backend.shape(teacher), backend.shape(student), axis, _NAMES)
+    teacher = backend.stop_gradient(full_target(backend, teacher, student))
+    teacher = backend.moveaxis(teacher, axis, -1)
+    student = backend.moveaxis(student, axis, -1)
+    if temperature != 1.0:
+        teacher, student = teacher / temperature, student / temperature
+    log_t = backend.log_softmax(teacher, axis=-1)
+
+    def rows(student: Any, log_t: Any, gradient: bool) -> tuple[Any, Any]:
+        pair = DivergencePair(backend, log_t, backend.log_softmax(student, axis=-1))
+        if gradient:
+            return pair.generalized_and_gradient(beta)
+        return pair.generalized(beta), None
+
+    return backend, backend.rows_with_gradient(rows, student, log_t)
 
 
 def _weighted_psi(xp: Any, log_p: Any, log_q: Any, w: Any, dead: Any) -> Any:
@@ -233,11 +242,10 @@ def generalized_jsd(
     0.510826
     """
     beta = _validate.check_range("beta", beta, 0.0, 1.0)
-    pair = DivergencePair.of_logits(
-        teacher_logits, student_logits, temperature, axis, reduction, normalizer
+    backend, loss = divergence_rows(
+        teacher_logits, student_logits, beta, temperature, axis, reduction, normalizer
     )
-    loss = pair.generalized(beta)
-    return finish(pair.backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
 @register(
@@ -296,10 +304,10 @@ def distillation_kl(
     """
     _validate.check_choice("direction", direction, DIRECTIONS)
     temperature_scaling = _validate.check_bool("temperature_scaling", temperature_scaling)
-    pair = DivergencePair.of_logits(
-        teacher_logits, student_logits, temperature, axis, reduction, normalizer
+    beta = 0.0 if direction == "forward" else 1.0  # the generalised JSD's two ends
+    backend, loss = divergence_rows(
+        teacher_logits, student_logits, beta, temperature, axis, reduction, normalizer
     )
-    loss = pair.kl(forward=direction == "forward")
     if temperature_scaling:
         loss = loss * (float(temperature) ** 2)
-    return finish(pair.backend, loss, sample_weight, mask, reduction, normalizer)
+    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
