@@ -8,7 +8,15 @@ from .. import _inputs, _validate
 from .._backend import ArrayAPIBackend
 from .._reduce import check_reduction, fused_reduction, reduce_loss
 from .._registry import register
-from ._common import convert_pair, enter_pair, enter_pair_eps, finish, full_target
+from ._common import (
+    convert_pair,
+    enter_fused_pair,
+    enter_pair,
+    enter_pair_eps,
+    finish,
+    full_target,
+    settle,
+)
 
 
 def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any:
@@ -506,11 +514,12 @@ def soft_margin(
     >>> round(float(lk.soft_margin(np.array([1.0]), np.array([0.0]))), 6)
     0.693147
     """
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
-    y = _signed_labels(backend, y_true, checking)
-    return finish(
-        backend, backend.softplus(-y * y_pred), sample_weight, mask, reduction, normalizer
+    backend, y_true, y_pred, _, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
     )
+    y = _signed_labels(backend, y_true, _validate.checking_values(backend, y_pred))
+    loss = backend.softplus(-y * y_pred)  # NaN wherever an input is: a mean or sum proves them
+    return settle(backend, finish(backend, loss, sample_weight, mask, reduction, normalizer), proof)
 
 
 @register(

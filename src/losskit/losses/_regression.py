@@ -527,10 +527,13 @@ def poisson_nll(
     eps = _positive("eps", eps)
     log_input = _validate.check_bool("log_input", log_input)
     full = _validate.check_bool("full", full)
-    backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
+    backend, y_true, y_pred, _, proof = enter_fused_pair(
+        y_true, y_pred, reduction, normalizer, sample_weight, mask
+    )
     xp = backend.xp
-    if checking:
+    if _validate.checking_values(backend, y_pred):
         _check_non_negative(backend, y_true, "y_true (counts)")
+    # every entry below is NaN where an input is: a mean or sum proves the inputs (settle)
     rate = xp.exp(y_pred) if log_input else y_pred
     log_rate = y_pred if log_input else xp.log(y_pred + eps)
     loss = rate - y_true * log_rate
@@ -539,7 +542,7 @@ def poisson_nll(
         safe = xp.where(big, y_true, xp.ones_like(y_true))
         stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2.0 * math.pi * safe)
         loss = loss + xp.where(big, stirling, xp.zeros_like(stirling))
-    return finish(backend, loss, sample_weight, mask, reduction, normalizer)
+    return settle(backend, finish(backend, loss, sample_weight, mask, reduction, normalizer), proof)
 
 
 @register(
