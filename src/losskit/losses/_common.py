@@ -120,9 +120,16 @@ def full_target(backend: ArrayAPIBackend, y_true: Any, y_pred: Any) -> Any:
 
 
 def enter_arrays(
-    reduction: str, normalizer: Any, inputs: dict[str, Any], others: tuple[Any, ...] = ()
+    reduction: str,
+    normalizer: Any,
+    inputs: dict[str, Any],
+    others: tuple[Any, ...] = (),
+    *,
+    scan: bool = True,
 ) -> tuple[ArrayAPIBackend, list[Any], bool]:
-    """Backend, float inputs in the compute dtype, and whether value checks run.
+    """Backend, float inputs in the compute dtype, and whether value checks run. The inputs are
+    scanned for NaN unless ``scan=False``: the caller then proves them clean through an
+    intermediate that is NaN wherever an input is (:func:`prove_clean`).
 
     The first argument that is not a NumPy array (or list) — among ``inputs``, then ``others``
     (labels) — decides the library and device; the first float input of that library decides the
@@ -147,10 +154,20 @@ def enter_arrays(
         check_float(backend, x, name)
         arrays.append(backend.astype(x, dtype))
     checking = _validate.checking_values(backend, lead)
-    if checking:
+    if checking and scan:
         for name, x in zip(names, arrays, strict=True):
             _validate.check_no_nan(backend, x, name)
     return backend, arrays, checking
+
+
+def prove_clean(
+    backend: ArrayAPIBackend, witness: Any, inputs: dict[str, Any], checking: bool
+) -> None:
+    """The NaN checks of ``inputs`` (name → array) that :func:`enter_arrays` left out
+    (``scan=False``), from ``witness``, an intermediate that is NaN wherever an input is: one
+    reduction of it and one host read (:func:`losskit._validate.check_nan_behind`)."""
+    if checking:
+        _validate.check_nan_behind(backend, backend.xp.sum(witness), inputs)
 
 
 def check_float(backend: ArrayAPIBackend, x: Any, name: str) -> None:

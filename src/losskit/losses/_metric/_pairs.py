@@ -10,7 +10,7 @@ from ... import _validate
 from ..._backend import ArrayAPIBackend, backend_of
 from ..._reduce import reduce_loss
 from ..._registry import register
-from .._common import enter_arrays, relu
+from .._common import enter_arrays, prove_clean, relu
 from ._base import (
     _BATCH_PAIRS,
     _COSINE_EPSILON,
@@ -343,7 +343,9 @@ def cosine_embedding(
     [0.292893, 0.207107]
     """
     margin = _validate.check_range("margin", margin, -1.0, 1.0)
-    backend, (a, b), checking = enter_arrays(reduction, normalizer, {"x1": x1, "x2": x2}, (y,))
+    backend, (a, b), checking = enter_arrays(
+        reduction, normalizer, {"x1": x1, "x2": x2}, (y,), scan=False
+    )
     rows = _vectors(backend, {"x1": a, "x2": b})
     y = _signs(backend, y, a, checking)
     _check_fits("y", backend.shape(y), rows, "the rows of x1 and x2")
@@ -351,6 +353,7 @@ def cosine_embedding(
     dot = xp.sum(a * b, axis=-1)
     norms = (xp.sum(a * a, axis=-1) + _COSINE_EPSILON) * (xp.sum(b * b, axis=-1) + _COSINE_EPSILON)
     cos = dot / xp.sqrt(norms)
+    prove_clean(backend, cos, {"x1": a, "x2": b}, checking)  # NaN wherever an input is
     loss = xp.where(y > 0, 1.0 - cos, relu(xp, cos - margin))
     return reduce_loss(
         backend,
