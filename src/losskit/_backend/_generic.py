@@ -185,7 +185,7 @@ class ArrayAPIBackend:
     def logsumexp(self, x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
         xp = self.xp
         m = xp.max(x, axis=axis, keepdims=True)
-        m = self.stop_gradient(xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+        m = self.stop_gradient(xp.where(xp.isfinite(m), m, 0.0))
         out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
         if not keepdims:
             out = _squeeze(xp, out, axis, x.ndim)
@@ -280,14 +280,14 @@ class ArrayAPIBackend:
         """``x * log(y)`` with ``0 * log(0) = 0`` and a zero (not NaN) gradient there."""
         xp = self.xp
         zero = x == 0
-        safe_y = xp.where(zero, xp.ones_like(y), y)
+        safe_y = xp.where(zero, 1.0, y)
         return xp.where(zero, xp.zeros_like(x), x * xp.log(safe_y))
 
     def times_log(self, y: Any, log_p: Any) -> Any:
         """``y · log p`` with ``0 · log 0 = 0`` (a -inf log of a class with no target mass), and
         a zero, not NaN, gradient there; backends skip the guard where they can."""
         xp = self.xp
-        return y * xp.where(y == 0, xp.zeros_like(log_p), log_p)
+        return y * xp.where(y == 0, 0.0, log_p)
 
     def sum_times_log(self, y: Any, log_p: Any, axis: int = -1) -> Any:
         """``Σ y · log p`` over ``axis``, with :meth:`times_log`'s convention."""
@@ -338,8 +338,8 @@ class ArrayAPIBackend:
         """
         xp = self.xp
         low = p < 0.5
-        near = xp.log1p(-xp.where(low, p, xp.zeros_like(p)))
-        far = self.clamped_log(1.0 - xp.where(low, xp.full_like(p, 0.5), p))
+        near = xp.log1p(-xp.where(low, p, 0.0))
+        far = self.clamped_log(1.0 - xp.where(low, 0.5, p))
         return xp.where(low, near, far)
 
     def binary_crossentropy_probs(self, y: Any, p: Any, pos_weight: Any = None) -> Any:
@@ -367,7 +367,7 @@ class ArrayAPIBackend:
             sign = xp.sign(z)
             step = 0.5 * sign + 0.5 - y
             # 0·(±inf) = 0: a logit saturated on the label's side costs nothing
-            loss = step * xp.where(step == 0, xp.zeros_like(z), z) + self.softplus(-sign * z)
+            loss = step * xp.where(step == 0, 0.0, z) + self.softplus(-sign * z)
         else:  # each softplus sees a 0 logit where its factor is 0 (0·softplus(±inf) = 0)
             zero = xp.zeros_like(z)
             positive = pos_weight * y * self.softplus(-xp.where(y == 0, zero, z))
@@ -407,13 +407,13 @@ class ArrayAPIBackend:
         xp = self.xp
         size = xp.abs(d)
         positive = size > 0
-        safe = xp.where(positive, size, xp.ones_like(size))
-        return xp.where(positive, safe**p, xp.zeros_like(size))
+        safe = xp.where(positive, size, 1.0)
+        return xp.where(positive, safe**p, 0.0)
 
     def relu(self, x: Any) -> Any:
         """``max(x, 0)`` with derivative 0 at the kink (NaN stays NaN where a kernel exists)."""
         xp = self.xp
-        return xp.where(x > 0, x, xp.zeros_like(x))
+        return xp.where(x > 0, x, 0.0)
 
     def huber_error(self, y: Any, p: Any, delta: float, reduction: str = "none") -> Any:
         """Huber of ``d = p - y``: ``s·(|d| - ½s)`` with ``s = min(|d|, δ)``, i.e. ``½d²`` (to the
@@ -461,14 +461,14 @@ class ArrayAPIBackend:
         small = y <= 0.46875
         medium = (y > 0.46875) & (y <= 4.0)
         # |x| <= 0.46875: x · R(x²)
-        xs = xp.where(small, x, xp.zeros_like(x))
+        xs = xp.where(small, x, 0.0)
         z = xs * xs
         num, den = _ERF_A[4] * z, z
         for a, b in zip(_ERF_A[:3], _ERF_B[:3], strict=True):
             num, den = (num + a) * z, (den + b) * z
         erf_small = xs * (num + _ERF_A[3]) / (den + _ERF_B[3])
         # 0.46875 < |x| <= 4: erfc(|x|) = exp(-x²) · R(|x|)
-        ym = xp.where(medium, y, xp.ones_like(y))
+        ym = xp.where(medium, y, 1.0)
         num, den = _ERF_C[8] * ym, ym
         for c, d in zip(_ERF_C[:7], _ERF_D[:7], strict=True):
             num, den = (num + c) * ym, (den + d) * ym

@@ -36,12 +36,12 @@ def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any
             return f"y_true must hold labels -1/1 (or 0/1){found}"
 
         _validate.require_bounds(backend, y_true, (outside, describe))
-    return xp.where(y_true == 0, xp.full_like(y_true, -1.0), y_true)
+    return xp.where(y_true == 0, -1.0, y_true)
 
 
 def _relu(xp: Any, x: Any) -> Any:
     """``max(x, 0)`` with derivative 0 at the kink on every framework."""
-    return xp.where(x > 0, x, xp.zeros_like(x))
+    return xp.where(x > 0, x, 0.0)
 
 
 @register(
@@ -238,7 +238,7 @@ def _kl_rows(
     if log_target:
         return xp.sum(xp.exp(y_true) * (y_true - log_q), axis=axis)
     # y (log y - log q) as one guarded product (0 where y = 0, also against a -inf log q)
-    safe = xp.where(y_true == 0, xp.ones_like(y_true), y_true)
+    safe = xp.where(y_true == 0, 1.0, y_true)
     return backend.sum_times_log(y_true, xp.log(safe) - log_q, axis=axis)
 
 

@@ -539,9 +539,9 @@ def poisson_nll(
     loss = rate - y_true * log_rate
     if full:
         big = y_true > 1
-        safe = xp.where(big, y_true, xp.ones_like(y_true))
+        safe = xp.where(big, y_true, 1.0)
         stirling = safe * xp.log(safe) - safe + 0.5 * xp.log(2.0 * math.pi * safe)
-        loss = loss + xp.where(big, stirling, xp.zeros_like(stirling))
+        loss = loss + xp.where(big, stirling, 0.0)
     return settle(backend, finish(backend, loss, sample_weight, mask, reduction, normalizer), proof)
 
 
@@ -699,10 +699,10 @@ def _tweedie_half_deviance(xp: Any, y: Any, mu: Any, power: float) -> Any:
     zero ``y`` (p < 2) gives ``μ^{2-p}/(2-p)``.
     """
     positive = y > 0
-    safe_y = xp.where(positive, y, xp.ones_like(y))
+    safe_y = xp.where(positive, y, 1.0)
     u = (mu - safe_y) / safe_y
     near = _abs(xp, u) < _TWEEDIE_SERIES_RADIUS
-    series = _tweedie_series(xp, xp.where(near, u, xp.zeros_like(u)), power)
+    series = _tweedie_series(xp, xp.where(near, u, 0.0), power)
     w = _log_ratio(xp, xp.where(near, safe_y, mu), safe_y)
     closed = _expm1_ratio(xp, 2.0 - power, w) - _expm1_ratio(xp, 1.0 - power, w)
     g = xp.where(near, series, closed)
@@ -719,7 +719,7 @@ def _log_ratio(xp: Any, a: Any, b: Any) -> Any:
     the quotient under- or overflows. Each branch sees safe values, so gradients stay finite."""
     ratio = a / b
     normal = (ratio > xp.finfo(ratio.dtype).smallest_normal) & (ratio < xp.finfo(ratio.dtype).max)
-    quotient = xp.log(xp.where(normal, ratio, xp.ones_like(ratio)))
+    quotient = xp.log(xp.where(normal, ratio, 1.0))
     difference = xp.log(xp.where(normal, xp.ones_like(a), a)) - xp.log(
         xp.where(normal, xp.ones_like(b), b)
     )

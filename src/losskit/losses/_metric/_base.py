@@ -147,14 +147,14 @@ def _softplus(xp: Any, x: Any) -> Any:
     Written ``H(x)·x + log1p(e^{-|x|})`` with ``H`` the step (½ at 0) and ``|x| = sign(x)·x``.
     """
     sign = xp.sign(x)
-    linear = xp.where(x < 0, xp.zeros_like(x), (0.5 * sign + 0.5) * x)  # 0 at x = -inf
+    linear = xp.where(x < 0, 0.0, (0.5 * sign + 0.5) * x)  # 0 at x = -inf
     return linear + xp.log1p(xp.exp(-sign * x))
 
 
 def _sqrt0(xp: Any, s: Any) -> Any:
     """``sqrt(s)`` for ``s ≥ 0`` with value and gradient 0 at ``s = 0`` (no ``1/0``)."""
     positive = s > 0
-    return xp.where(positive, xp.sqrt(xp.where(positive, s, xp.ones_like(s))), xp.zeros_like(s))
+    return xp.where(positive, xp.sqrt(xp.where(positive, s, 1.0)), 0.0)
 
 
 def _unit(xp: Any, x: Any) -> Any:
@@ -176,16 +176,16 @@ def _p_norm(xp: Any, d: Any, p: float, offset: float = 0.0) -> Any:
         total = xp.sum(magnitude, axis=-1)
     else:
         nonzero = magnitude > 0
-        safe = xp.where(nonzero, magnitude, xp.ones_like(magnitude))
-        powered = xp.where(nonzero, xp.pow(safe, p), xp.zeros_like(magnitude))
+        safe = xp.where(nonzero, magnitude, 1.0)
+        powered = xp.where(nonzero, xp.pow(safe, p), 0.0)
         total = xp.sum(powered, axis=-1)
     if offset:
         total = total + offset
     if p == 1.0:
         return total
     positive = total > 0
-    safe_total = xp.where(positive, total, xp.ones_like(total))
-    return xp.where(positive, xp.pow(safe_total, 1.0 / p), xp.zeros_like(total))
+    safe_total = xp.where(positive, total, 1.0)
+    return xp.where(positive, xp.pow(safe_total, 1.0 / p), 0.0)
 
 
 def _masked_logsumexp(backend: ArrayAPIBackend, x: Any, keep: Any) -> tuple[Any, Any]:
@@ -200,12 +200,12 @@ def _masked_logsumexp(backend: ArrayAPIBackend, x: Any, keep: Any) -> tuple[Any,
         return xp.sum(x, axis=-1), xp.any(keep, axis=-1)
     low = xp.where(keep, x, xp.full_like(x, -math.inf))
     top = xp.max(low, axis=-1, keepdims=True)
-    top = backend.stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
+    top = backend.stop_gradient(xp.where(xp.isfinite(top), top, 0.0))
     shifted = xp.where(keep, x - top, xp.zeros_like(x))
     total = xp.sum(xp.where(keep, xp.exp(shifted), xp.zeros_like(x)), axis=-1, keepdims=True)
     present = xp.any(keep, axis=-1, keepdims=True)
-    lse = xp.log(xp.where(present, total, xp.ones_like(total))) + top
-    lse = xp.where(present, lse, xp.zeros_like(lse))
+    lse = xp.log(xp.where(present, total, 1.0)) + top
+    lse = xp.where(present, lse, 0.0)
     return xp.squeeze(lse, axis=-1), xp.squeeze(present, axis=-1)
 
 
