@@ -188,6 +188,47 @@ def test_tensorflow_softmax_crossentropy_agrees_eager_in_a_graph_and_under_xla()
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=f"{kw} {mode}")
 
 
+def test_tensorflow_softmax_crossentropy_kernel_against_autodiff(monkeypatch):
+    """TensorFlow's categorical CE and KL from logits run a kernel with a written-out gradient:
+    values, gradients in both arguments and a Hessian-vector product equal autodiff of the
+    generic exact form (the kernel switched off), with a masked class, a +inf logit and a
+    confident row; the confident row's tiny loss against its closed form."""
+    tf = pytest.importorskip("tensorflow")
+    from losskit._backend._tensorflow import TensorFlowBackend
+
+    z = Z.copy()
+    z[0, 3] = -np.inf  # P[0] has no mass there
+    z[1] = [np.inf, 0.0, 1.0, np.inf]
+    z[2] = [40.0, 0.0, 1.0, 2.0]
+    y = P.copy()
+    y[1] = [0.5, 0.0, 0.0, 0.5]  # the +inf maxima hold the mass: a finite loss
+    y[2] = [1.0, 0.0, 0.0, 0.0]
+    v = RNG.normal(size=z.shape)
+
+    def run(loss):
+        zt, yt = tf.constant(z), tf.constant(y)
+        with tf.GradientTape() as outer:
+            outer.watch(zt)
+            with tf.GradientTape() as inner:
+                inner.watch([zt, yt])
+                value = loss(yt, zt, from_logits=True, reduction="none")
+            g_z, g_y = inner.gradient(value, [zt, yt])
+            directional = tf.reduce_sum(tf.where(tf.math.is_finite(g_z), g_z, 0.0) * v)
+        hvp = outer.gradient(directional, zt)
+        return [t.numpy() for t in (value, g_z, g_y, hvp)]
+
+    for loss in (lk.categorical_crossentropy, lk.kl_divergence):
+        fused = run(loss)
+        with monkeypatch.context() as patch:
+            patch.setattr(TensorFlowBackend, "softmax_crossentropy", lambda self, y, z: None)
+            expected = run(loss)
+        for a, b in zip(fused, expected, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14, err_msg=loss.__name__)
+    rows = run(lk.categorical_crossentropy)[0]
+    assert rows[2] == pytest.approx(np.log1p(np.exp(-40.0) * (1 + np.e + np.e**2)), rel=1e-14)
+    assert np.isfinite(rows[:3]).all()
+
+
 def test_optax_parity():
     optax = pytest.importorskip("optax")
     jnp = pytest.importorskip("jax.numpy")

@@ -7,6 +7,7 @@ reduction, creation, manipulation and indexing functions that losses need; nothi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -287,6 +288,35 @@ def _clamped_log(p: Any) -> Any:
 
 
 @tf.custom_gradient
+def _softmax_crossentropy(y: Any, z: Any) -> Any:
+    """``Σ y·log softmax(z)`` over the last axis as ``Σ y·d - r·Σy`` with ``d = z - max`` (0 at
+    a +inf maximum) and ``r = log Σ exp(d)`` written ``log1p(Σ frac(exp d))`` while the sum is
+    below 2 (the maxima's exact 1s left out of it), else ``log1p(Σ exp d - 1)``: two terms of
+    one sign, so a small loss keeps its relative accuracy. ``0·d`` counts 0 (a masked class).
+
+    The gradient is written out: ``g·(y - Σy·softmax)`` for ``z`` and ``g·(d - r)`` for ``y``
+    (0 where ``y`` is 0, as :func:`_times_log` gives it), the softmax
+    ``exp(d)·exp(-r)`` from the forward's ``exp(d)``: a handful of kernels, where autodiff of
+    the same value runs the backward of each of its intermediates."""
+    m = tf.stop_gradient(tf.reduce_max(z, axis=-1, keepdims=True))
+    d = tf.where(tf.equal(z, math.inf), tf.constant(0.0, z.dtype), z - m)  # inf - inf -> 0
+    e = tf.exp(d)
+    total = tf.reduce_sum(e, axis=-1, keepdims=True)
+    below_one = tf.reduce_sum(e - tf.floor(e), axis=-1, keepdims=True)
+    r = tf.math.log1p(tf.where(total < 2.0, below_one, total - 1.0))
+    mass = tf.reduce_sum(y, axis=-1, keepdims=True)
+    guarded = tf.where(tf.equal(y, 0.0), tf.constant(0.0, z.dtype), d)
+    saved = tf.identity(y)  # see _clamped_log
+
+    def grad(upstream: Any) -> Any:
+        g = tf.expand_dims(upstream, -1)
+        slope_y = tf.where(tf.equal(saved, 0.0), tf.constant(0.0, z.dtype), guarded - r)
+        return g * slope_y, g * (saved - mass * (e * tf.exp(-r)))
+
+    return tf.reduce_sum(y * guarded, axis=-1) - tf.squeeze(r * mass, -1), grad
+
+
+@tf.custom_gradient
 def _times_log(y: Any, log_p: Any) -> Any:
     guarded = tf.where(tf.equal(y, 0.0), tf.constant(0.0, log_p.dtype), log_p)  # broadcast 0
     saved = tf.identity(y)  # see _clamped_log
@@ -407,6 +437,13 @@ class TensorFlowBackend(ArrayAPIBackend):
     # log_softmax and the (sparse) cross-entropy from logits keep the generic exact form:
     # TensorFlow's kernels take the log of a sum rounded near 1, which costs a small loss its
     # relative accuracy (2 % at 7e-6 in float32), and make NaN of a +inf logit.
+
+    def softmax_crossentropy(self, y: Any, z: Any) -> Any | None:
+        """``Σ y·log_softmax(z)`` over the last axis with its gradient in closed form
+        (:func:`_softmax_crossentropy`), or None where the shapes or dtypes differ."""
+        if y.shape != z.shape or y.dtype != z.dtype or len(z.shape) == 0:
+            return None
+        return _softmax_crossentropy(y, z)
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         return tf.nn.softmax(x, axis=axis)
