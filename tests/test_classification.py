@@ -229,6 +229,53 @@ def test_tensorflow_softmax_crossentropy_kernel_against_autodiff(monkeypatch):
     assert np.isfinite(rows[:3]).all()
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_tensorflow_sparse_crossentropy_kernel_against_autodiff(monkeypatch, smoothing):
+    """TensorFlow's sparse CE from logits runs the generic label-side rows with a written-out
+    gradient: values, gradient and a Hessian-vector product equal autodiff of the generic form,
+    with a masked class, +inf logits (the label on one, elsewhere), and a confident row."""
+    tf = pytest.importorskip("tensorflow")
+    from losskit._backend._generic import ArrayAPIBackend
+    from losskit._backend._tensorflow import TensorFlowBackend
+
+    z = RNG.normal(scale=3.0, size=(6, 5))
+    z[0, 3] = -np.inf
+    z[1] = [np.inf, 0.0, 1.0, np.inf, 2.0]
+    z[2] = [40.0, 0.0, 1.0, 2.0, 3.0]
+    labels = np.array([0, 3, 0, 1, 4, 2])
+    v = RNG.normal(size=z.shape)
+
+    def run():
+        zt = tf.constant(z)
+        with tf.GradientTape() as outer:
+            outer.watch(zt)
+            with tf.GradientTape() as inner:
+                inner.watch(zt)
+                value = lk.sparse_categorical_crossentropy(
+                    tf.constant(labels),
+                    zt,
+                    from_logits=True,
+                    reduction="none",
+                    label_smoothing=smoothing,
+                )
+            g = inner.gradient(value, zt)
+            directional = tf.reduce_sum(tf.where(tf.math.is_finite(g), g, 0.0) * v)
+        return [t.numpy() for t in (value, g, outer.gradient(directional, zt))]
+
+    fused = run()
+    with monkeypatch.context() as patch:
+        generic = ArrayAPIBackend.sparse_crossentropy_logits
+        patch.setattr(TensorFlowBackend, "sparse_crossentropy_logits", generic)
+        expected = run()
+    for a, b in zip(fused, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert np.isfinite(fused[1]).all()
+    if not smoothing:  # the label on a +inf maximum tied with another: log 2
+        assert fused[0][1] == pytest.approx(np.log(2.0), rel=1e-15)
+        d = np.array([0.0, 1.0, 2.0, 3.0]) - 40.0
+        assert fused[0][2] == pytest.approx(np.log1p(np.exp(d).sum()), rel=1e-14)
+
+
 def test_optax_parity():
     optax = pytest.importorskip("optax")
     jnp = pytest.importorskip("jax.numpy")
