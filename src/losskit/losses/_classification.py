@@ -15,6 +15,7 @@ from ._common import (
     enter_pair_eps,
     finish,
     full_target,
+    relu,
     settle,
 )
 
@@ -37,11 +38,6 @@ def _signed_labels(backend: ArrayAPIBackend, y_true: Any, checking: bool) -> Any
 
         _validate.require_bounds(backend, y_true, (outside, describe))
     return xp.where(y_true == 0, -1.0, y_true)
-
-
-def _relu(xp: Any, x: Any) -> Any:
-    """``max(x, 0)`` with derivative 0 at the kink on every framework."""
-    return xp.where(x > 0, x, 0.0)
 
 
 @register(
@@ -75,7 +71,7 @@ def hinge(
     """
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     y = _signed_labels(backend, y_true, checking)
-    loss = _relu(backend.xp, 1.0 - y * y_pred)
+    loss = relu(backend.xp, 1.0 - y * y_pred)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
@@ -106,7 +102,7 @@ def squared_hinge(
     """
     backend, y_true, y_pred, checking = enter_pair(y_true, y_pred, reduction, normalizer)
     y = _signed_labels(backend, y_true, checking)
-    margin = _relu(backend.xp, 1.0 - y * y_pred)
+    margin = relu(backend.xp, 1.0 - y * y_pred)
     return finish(backend, margin * margin, sample_weight, mask, reduction, normalizer)
 
 
@@ -150,7 +146,7 @@ def categorical_hinge(
     y_true = full_target(backend, y_true, y_pred)
     positive = xp.sum(y_true * y_pred, axis=axis)
     negative = xp.max((1.0 - y_true) * y_pred, axis=axis)
-    loss = _relu(xp, negative - positive + 1.0)
+    loss = relu(xp, negative - positive + 1.0)
     return finish(backend, loss, sample_weight, mask, reduction, normalizer)
 
 
