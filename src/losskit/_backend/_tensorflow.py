@@ -287,6 +287,15 @@ def _clamped_log(p: Any) -> Any:
     return value, grad
 
 
+def _shifted_exp(z: Any) -> tuple[Any, Any, Any]:
+    """``(z == inf, d, exp(d))`` over the last axis, ``d = z - max`` with 0 at a +inf maximum
+    (where ``z - max`` is inf - inf): the start of both cross-entropy kernels."""
+    m = tf.stop_gradient(tf.reduce_max(z, axis=-1, keepdims=True))
+    infinite = tf.equal(z, math.inf)
+    d = tf.where(infinite, tf.constant(0.0, z.dtype), z - m)
+    return infinite, d, tf.exp(d)
+
+
 def _sparse_crossentropy(labels: Any, z: Any, smoothing: float) -> Any:
     """``r - (1-ε)·d_y - ε·mean(d)`` over the last axis (valid ``labels``), ``d = z - max`` (0
     at a +inf maximum) and ``r = log1p(Σ_{k≠y} exp(d_k) + expm1(d_y))``: the generic backend's
@@ -300,10 +309,7 @@ def _sparse_crossentropy(labels: Any, z: Any, smoothing: float) -> Any:
 
     @tf.custom_gradient
     def rows(z: Any) -> Any:
-        m = tf.stop_gradient(tf.reduce_max(z, axis=-1, keepdims=True))
-        infinite = tf.equal(z, math.inf)
-        d = tf.where(infinite, zero, z - m)  # inf - inf -> 0
-        e = tf.exp(d)
+        infinite, d, e = _shifted_exp(z)
         d_y = tf.gather(d, index, batch_dims=len(z.shape) - 1)
         rest = tf.reduce_sum(tf.where(hot, zero, e), axis=-1, keepdims=True)
         r = tf.math.log1p(rest + tf.math.expm1(d_y))
@@ -335,9 +341,7 @@ def _softmax_crossentropy(y: Any, z: Any) -> Any:
     (0 where ``y`` is 0, as :func:`_times_log` gives it), the softmax
     ``exp(d)·exp(-r)`` from the forward's ``exp(d)``: a handful of kernels, where autodiff of
     the same value runs the backward of each of its intermediates."""
-    m = tf.stop_gradient(tf.reduce_max(z, axis=-1, keepdims=True))
-    d = tf.where(tf.equal(z, math.inf), tf.constant(0.0, z.dtype), z - m)  # inf - inf -> 0
-    e = tf.exp(d)
+    _, d, e = _shifted_exp(z)
     total = tf.reduce_sum(e, axis=-1, keepdims=True)
     below_one = tf.reduce_sum(e - tf.floor(e), axis=-1, keepdims=True)
     r = tf.math.log1p(tf.where(total < 2.0, below_one, total - 1.0))
