@@ -210,7 +210,7 @@ class ArrayAPIBackend:
         m = self.stop_gradient(xp.max(x, axis=axis, keepdims=True))
         top = x == m
         d = x - m
-        d = xp.where(self._infinite_maximum(x, m), xp.zeros_like(m), d)  # inf - inf -> 0
+        d = xp.where(self._infinite_maximum(x, m), 0.0, d)  # inf - inf -> 0
         hot = xp.astype(top, x.dtype)
         ties = xp.sum(hot, axis=axis, keepdims=True) - 1.0
         return d, xp.log1p(xp.sum(xp.exp(d) - hot, axis=axis, keepdims=True) + ties)
@@ -231,13 +231,10 @@ class ArrayAPIBackend:
             d, r = self.log_softmax_parts(x, axis=-1)
             return d, r, self.take_along_axis(d, index, axis=-1)
         m = self.stop_gradient(xp.max(x, axis=-1, keepdims=True))
-        # zeros of the row's shape broadcast in the selects: a full-size one is a buffer that
-        # inductor writes and keeps for the backward
-        zero = xp.zeros_like(m)
         d = x - m
-        d = xp.where(self._infinite_maximum(x, m), zero, d)  # inf - inf -> 0
+        d = xp.where(self._infinite_maximum(x, m), 0.0, d)  # inf - inf -> 0
         is_label = index == self.arange(x, num_classes, dtype=labels.dtype)
-        rest = xp.sum(xp.where(is_label, zero, xp.exp(d)), axis=-1, keepdims=True)
+        rest = xp.sum(xp.where(is_label, 0.0, xp.exp(d)), axis=-1, keepdims=True)
         d_y = self.take_along_axis(d, index, axis=-1)
         return d, xp.log1p(rest + xp.expm1(d_y)), d_y
 
